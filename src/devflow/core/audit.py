@@ -1,0 +1,48 @@
+"""Write activity rows. Every state-changing action calls `record`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.http import HttpRequest
+
+from devflow.core.models import ActivityLog, ActivityResult, ActivitySource
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """Return the client's address (REMOTE_ADDR; put a proxy's header handling in the proxy)."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    team: Any = None,
+    target: models.Model | None = None,
+    source: str = ActivitySource.WEB,
+    request: HttpRequest | None = None,
+    result: str = ActivityResult.SUCCESS,
+    details: dict[str, Any] | None = None,
+    target_label: str = "",
+) -> ActivityLog:
+    """Append one activity row. `details` must never hold secret values."""
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    return ActivityLog.objects.create(
+        team=team,
+        team_name=str(team) if team is not None else "",
+        actor=actor,
+        actor_label=actor.get_username() if actor is not None else "",
+        action=action,
+        target_type=target._meta.model_name or "" if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_label=(target_label or str(target))[:200] if target is not None else target_label,
+        source=source,
+        ip_address=client_ip(request),
+        result=result,
+        details=details or {},
+    )

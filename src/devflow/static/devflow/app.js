@@ -1,0 +1,73 @@
+// Small page helpers: theme toggle, confirmations, busy buttons, live job logs.
+function devflowToggleTheme() {
+  var next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+  document.documentElement.dataset.theme = next;
+  localStorage.setItem("devflow-theme", next);
+}
+
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  var question = form.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    return;
+  }
+  var button = form.querySelector("button[type=submit][data-busy]");
+  if (button) {
+    button.disabled = true;
+    button.innerHTML = '<span class="spinner"></span> ' + button.getAttribute("data-busy");
+  }
+});
+
+// Stream a job's log over a WebSocket; fall back to polling if WebSockets are unavailable.
+function devflowFollowJob(el) {
+  var jobId = el.dataset.jobId;
+  var after = parseInt(el.dataset.after || "-1", 10);
+  var log = el.querySelector(".log");
+  var status = document.getElementById("job-status");
+  var progress = document.getElementById("job-progress");
+  function append(lines) {
+    lines.forEach(function (line) {
+      var div = document.createElement("div");
+      div.className = line.stream;
+      div.textContent = line.text;
+      log.appendChild(div);
+      after = line.seq;
+    });
+    if (lines.length) log.scrollTop = log.scrollHeight;
+  }
+  function show(job) {
+    if (status) { status.textContent = job.status_label || job.status; status.className = "badge badge-" + (job.colour || "blue"); }
+    if (progress) progress.style.width = job.progress + "%";
+    if (["queued", "running"].indexOf(job.status) < 0) {
+      var done = document.getElementById("job-finished-hint");
+      if (done) done.hidden = false;
+      var cancel = document.getElementById("job-cancel");
+      if (cancel) cancel.hidden = true;
+      return true;
+    }
+    return false;
+  }
+  function poll() {
+    fetch(el.dataset.pollUrl + "?after=" + after, { headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (data) { append(data.lines); if (!show(data.job)) setTimeout(poll, 1000); })
+      .catch(function () { setTimeout(poll, 3000); });
+  }
+  if (!("WebSocket" in window)) { poll(); return; }
+  var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  var socket = new WebSocket(scheme + location.host + "/ws/jobs/" + jobId + "/log?after=" + after);
+  var opened = false;
+  socket.onopen = function () { opened = true; };
+  socket.onmessage = function (event) {
+    var data = JSON.parse(event.data);
+    append(data.lines);
+    show(data.job);
+  };
+  socket.onerror = function () { if (!opened) poll(); };
+  socket.onclose = function () { if (!opened) return; };
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-follow-job]").forEach(devflowFollowJob);
+});

@@ -1,0 +1,1 @@
+"""The one way DevFlow Pro runs things on a machine: argument lists, never shell strings."""

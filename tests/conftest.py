@@ -1,0 +1,321 @@
+"""Shared fixtures: personas, and real services (Redis, sshd, Celery workers) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+import tests.jobkinds  # noqa: F401  (registers the test job kinds in this process)
+from devflow.accounts import services
+from devflow.accounts.choices import Role
+from devflow.accounts.models import Membership, Team, User
+
+REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def require_binary(path: str) -> str:
+    found = shutil.which(path) or (path if os.path.exists(path) else None)
+    if not found:
+        pytest.fail(f"{path} is not installed; run the README's test command, which installs it.")
+    return found
+
+
+# Personas ---------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _secret_keys(settings, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    """Every test encrypts with a known key file in a temporary directory."""
+    from devflow.core import crypto
+
+    key_file = tmp_path_factory.getbasetemp() / "secret.keys"
+    if not key_file.exists():
+        crypto.create_key_file(key_file)
+    settings.DEVFLOW_SECRET_KEYS = ""
+    settings.DEVFLOW_SECRET_KEY_FILE = key_file
+    crypto.fernet.cache_clear()
+
+
+@pytest.fixture
+def alice(db) -> User:  # type: ignore[no-untyped-def]
+    """Owner of the team Acme."""
+    user = services.create_user(username="alice", email="alice@example.com", password=PASSWORD)
+    team = Team.objects.create(name="Acme")
+    Membership.objects.create(user=user, team=team, role=Role.OWNER)
+    user.last_team = team
+    user.save()
+    return user
+
+
+@pytest.fixture
+def acme(alice) -> Team:  # type: ignore[no-untyped-def]
+    return Team.objects.get(name="Acme")
+
+
+@pytest.fixture
+def bob(acme) -> User:  # type: ignore[no-untyped-def]
+    """Deployer in Acme."""
+    user = services.create_user(username="bob", email="bob@example.com", password=PASSWORD)
+    Membership.objects.create(user=user, team=acme, role=Role.DEPLOYER)
+    user.last_team = acme
+    user.save()
+    return user
+
+
+@pytest.fixture
+def charlie(db) -> User:  # type: ignore[no-untyped-def]
+    """Owner of another team, Globex."""
+    user = services.create_user(username="charlie", email="charlie@example.com", password=PASSWORD)
+    team = Team.objects.create(name="Globex")
+    Membership.objects.create(user=user, team=team, role=Role.OWNER)
+    user.last_team = team
+    user.save()
+    return user
+
+
+@pytest.fixture
+def globex(charlie) -> Team:  # type: ignore[no-untyped-def]
+    return Team.objects.get(name="Globex")
+
+
+@pytest.fixture
+def alice_client(client, alice):  # type: ignore[no-untyped-def]
+    client.force_login(alice)
+    return client
+
+
+# Real services ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A redis-server on 127.0.0.1: CI's (DEVFLOW_TEST_REDIS_URL) or a private one."""
+    if os.environ.get("DEVFLOW_TEST_REDIS_URL"):
+        yield os.environ["DEVFLOW_TEST_REDIS_URL"]
+        return
+    binary = require_binary("redis-server")
+    folder = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    subprocess.run(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(folder / "redis.pid"),
+            "--logfile",
+            str(folder / "redis.log"),
+            "--dir",
+            str(folder),
+        ],
+        check=True,
+    )
+
+    def answers() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    wait_for(answers, 10, "redis")
+    yield f"redis://127.0.0.1:{port}/0"
+    pid = int((folder / "redis.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database this test uses, for a worker in another process."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict["USER"]
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    return (
+        f"postgres://{auth}{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+    )
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
+
+
+@pytest.fixture
+def start_worker(tmp_path, settings) -> Iterator[Callable[..., WorkerProcess]]:  # type: ignore[no-untyped-def]
+    """Start real `devflow worker` processes against this test's database."""
+    started: list[WorkerProcess] = []
+
+    def start(redis: str | None = None, name: str = "") -> WorkerProcess:
+        data_dir = tmp_path / "worker-data"
+        data_dir.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "DEVFLOW_DATA_DIR": str(settings.DATA_DIR),
+            "DATABASE_URL": database_url_for_subprocess(),
+            "DEVFLOW_SECRET_KEY_FILE": str(settings.DEVFLOW_SECRET_KEY_FILE),
+            "DEVFLOW_JOB_MODULES": "tests.jobkinds",
+            "DEVFLOW_JOB_HEARTBEAT_SECONDS": "1",
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        }
+        env.pop("REDIS_URL", None)
+        if redis:
+            env["REDIS_URL"] = redis
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        argv = [sys.executable, "-m", "devflow", "worker", "--concurrency", "2"]
+        if name:
+            argv += ["--name", name]
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        worker = WorkerProcess(process, log_path, env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.terminate()
+            try:
+                worker.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+
+
+@dataclass
+class SshServer:
+    """A real sshd on 127.0.0.1 that accepts only the client key."""
+
+    host: str
+    port: int
+    username: str
+    client_key: Path
+    host_public_key: str
+    folder: Path
+
+    def ssh_argv(self, *remote: str) -> list[str]:
+        return [
+            "ssh",
+            "-i",
+            str(self.client_key),
+            "-p",
+            str(self.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            f"UserKnownHostsFile={self.folder / 'known_hosts'}",
+            f"{self.username}@{self.host}",
+            *remote,
+        ]
+
+
+@pytest.fixture(scope="session")
+def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type: ignore[no-untyped-def]
+    """Start throw-away sshd servers (random port, fresh host key, key-only login)."""
+    sshd = require_binary("/usr/sbin/sshd")
+    keygen = require_binary("ssh-keygen")
+    pids: list[Path] = []
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+
+    def start() -> SshServer:
+        folder = tmp_path_factory.mktemp("sshd")
+        folder.chmod(0o755)
+        for name in ("host_key", "client_key"):
+            subprocess.run(
+                [keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True
+            )
+        authorized = folder / "authorized_keys"
+        shutil.copy(folder / "client_key.pub", authorized)
+        authorized.chmod(0o600)
+        port = free_port()
+        config = folder / "sshd_config"
+        config.write_text(
+            f"ListenAddress 127.0.0.1:{port}\n"
+            f"HostKey {folder / 'host_key'}\n"
+            f"PidFile {folder / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {authorized}\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
+            "Subsystem sftp internal-sftp\nMaxStartups 200:30:300\nMaxSessions 200\n"
+            "SetEnv SHLVL=1\n"
+        )
+        subprocess.run([sshd, "-t", "-f", str(config)], check=True)
+        subprocess.run([sshd, "-f", str(config), "-E", str(folder / "sshd.log")], check=True)
+        pids.append(folder / "sshd.pid")
+
+        def listening() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        wait_for(listening, 10, "sshd")
+        return SshServer(
+            host="127.0.0.1",
+            port=port,
+            username=pwd.getpwuid(os.getuid()).pw_name,
+            client_key=folder / "client_key",
+            host_public_key=(folder / "host_key.pub").read_text().strip(),
+            folder=folder,
+        )
+
+    yield start
+    for pid_file in pids:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+
+
+@pytest.fixture
+def sshd_server(sshd_factory) -> SshServer:  # type: ignore[no-untyped-def]
+    return sshd_factory()
