@@ -65,6 +65,12 @@ def _secret_keys(settings, tmp_path_factory) -> None:  # type: ignore[no-untyped
     crypto.fernet.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    """PBKDF2's deliberate slowness buys nothing in tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(db) -> User:  # type: ignore[no-untyped-def]
     """Owner of the team Acme."""

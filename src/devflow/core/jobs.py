@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from devflow.core import locking
@@ -304,7 +304,6 @@ class JobRunner:
 
 def execute_job(job_id: int) -> str:
     """Claim the queued job `job_id` and run it; return its final status."""
-    close_old_connections()
     claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING,
         started_at=timezone.now(),
