@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -67,10 +68,16 @@ def prepare(
 ) -> None:
     """Apply migrations, create the key file, and print the setup token if no admin exists."""
     _django()
+    from django.conf import settings
     from django.core.management import call_command
 
+    from devflow.taskqueue import ensure_broker_dirs
+
+    if Path(settings.DEVFLOW_SECRET_KEY_FILE).exists() or settings.DEVFLOW_SECRET_KEYS:
+        _check_keys()  # a corrupt key fails before anything is written
     call_command("migrate", interactive=False, verbosity=0)
     _check_keys()
+    ensure_broker_dirs()
     _print_setup_token(url.rstrip("/"))
 
 
@@ -100,6 +107,9 @@ def web(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Serve the pages, the API and WebSockets (ASGI)."""
     _django()
     _check_keys()
+    from devflow.taskqueue import ensure_broker_dirs
+
+    ensure_broker_dirs()
     import uvicorn
 
     uvicorn.run(

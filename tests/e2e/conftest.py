@@ -67,7 +67,8 @@ def new_context(browser: Browser, live_server) -> Iterator[Callable[..., Browser
         context.set_default_timeout(10_000)
         # The starting theme; a later toggle (◐) is kept, as in a real browser.
         context.add_init_script(
-            f"if (!localStorage.getItem('devflow-theme')) localStorage.setItem('devflow-theme', '{theme}')"
+            "if (!localStorage.getItem('devflow-theme')) "
+            f"localStorage.setItem('devflow-theme', '{theme}')"
         )
         if user is not None:
             sign_in(context, live_server.url, user)

@@ -39,12 +39,22 @@ def busy_team(alice: User, bob: User, acme: Team) -> Team:
             started_at=now - timedelta(minutes=3) if status != JobStatus.QUEUED else None,
             finished_at=now if status in JobStatus.finished() else None,
         )
-    audit.record("member.role_changed", actor=alice, team=acme, target=bob,
-                 details={"from": "viewer", "to": "deployer"})
-    audit.record("login.locked_out", team=acme, result=ActivityResult.DENIED,
-                 target_label="someone-guessing-passwords@example.com")
-    audit.record("job.started", actor=bob, team=acme, source=ActivitySource.API,
-                 target=Job.objects.first())
+    audit.record(
+        "member.role_changed",
+        actor=alice,
+        team=acme,
+        target=bob,
+        details={"from": "viewer", "to": "deployer"},
+    )
+    audit.record(
+        "login.locked_out",
+        team=acme,
+        result=ActivityResult.DENIED,
+        target_label="someone-guessing-passwords@example.com",
+    )
+    audit.record(
+        "job.started", actor=bob, team=acme, source=ActivitySource.API, target=Job.objects.first()
+    )
     return acme
 
 
@@ -66,6 +76,7 @@ def test_it_fits_a_phone_and_the_menu_toggles_the_navigation(new_context, busy_t
     expect(navigation).to_be_visible()
     expect(navigation.get_by_role("link", name="Activity")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "menu-open-375-light")
     menu.click()
     expect(navigation).to_be_hidden()
 

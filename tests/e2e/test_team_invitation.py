@@ -53,7 +53,7 @@ def test_it_invites_a_new_teammate_who_signs_up_and_joins(  # type: ignore[no-un
     expect(page.get_by_test_id("team-switcher")).to_have_text("Platform ▾")
     team_page = page.url
 
-    page.get_by_label("Email", exact=True).fill("bob@example.com")
+    page.get_by_label("E-mail", exact=True).fill("bob@example.com")
     page.get_by_label("Role", exact=True).select_option(label="Deployer")
     page.get_by_role("button", name="Send invitation").click()
     expect(page.get_by_role("status")).to_have_text("Invitation sent to bob@example.com.")

@@ -205,40 +205,42 @@ class JobRunner:
 
     # Heartbeat ---------------------------------------------------------
     def _heartbeat_loop(self) -> None:
+        """Every 0.5 s flush the log; every second look for a cancel; beat every interval."""
         interval = settings.DEVFLOW_JOB_HEARTBEAT_SECONDS
         deadline = time.monotonic() + self.job.timeout_seconds
+        last_beat = last_check = time.monotonic()
         try:
-            while not self._heartbeat_done.wait(min(interval, 0.5)):
-                if time.monotonic() >= deadline:
-                    self.request_stop(JobTimedOut)
-                if self._stop.is_set():
-                    continue
-                if self._beat_due(interval):
-                    self._beat()
+            while not self._heartbeat_done.wait(0.5):
+                now = time.monotonic()
+                try:
+                    if now >= deadline:
+                        self.request_stop(JobTimedOut)
+                    if now - last_beat >= interval:
+                        last_beat = now
+                        self._beat()
+                    if now - last_check >= 1 and not self._stop.is_set():
+                        last_check = now
+                        self._check_cancel_requested()
+                    if self._buffer and now - self._last_flush >= self.flush_every_seconds:
+                        self.flush()
+                except Exception:
+                    logger.exception("heartbeat of job %s failed", self.job.pk)
         finally:
             connection.close()
 
-    _last_beat = 0.0
-
-    def _beat_due(self, interval: float) -> bool:
-        return time.monotonic() - self._last_beat >= min(interval, 1.0)
-
     def _beat(self) -> None:
-        self._last_beat = time.monotonic()
-        try:
-            Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(
-                heartbeat_at=timezone.now()
-            )
-            locking.renew(self.job, lease_seconds=settings.DEVFLOW_JOB_STALE_SECONDS * 2)
-            row = Job.objects.filter(pk=self.job.pk).values("cancel_requested_at", "status").get()
-            if row["cancel_requested_at"] is not None:
-                self.request_stop(JobCancelled)
-            elif row["status"] != JobStatus.RUNNING:
-                # The reaper gave up on us (we looked dead); stop doing work.
-                self.request_stop(JobCancelled)
-            self.flush()
-        except Exception:
-            logger.exception("heartbeat of job %s failed", self.job.pk)
+        Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
+        locking.renew(self.job, lease_seconds=settings.DEVFLOW_JOB_STALE_SECONDS * 2)
+
+    def _check_cancel_requested(self) -> None:
+        row = Job.objects.filter(pk=self.job.pk).values("cancel_requested_at", "status").get()
+        if row["cancel_requested_at"] is not None:
+            self.request_stop(JobCancelled)
+        elif row["status"] != JobStatus.RUNNING:
+            # The reaper gave up on us (we looked dead): stop doing work.
+            self.request_stop(JobCancelled)
 
     # Lifecycle ---------------------------------------------------------
     def _outcome(self, exc: Exception) -> tuple[str, str]:

@@ -89,7 +89,7 @@ class Job(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Job #{self.pk} {self.kind} ({self.status})"
+        return f"Job #{self.pk} {self.kind}"
 
     @property
     def is_finished(self) -> bool:

@@ -42,6 +42,8 @@ function devflowFollowJob(el) {
     if (["queued", "running"].indexOf(job.status) < 0) {
       var done = document.getElementById("job-finished-hint");
       if (done) done.hidden = false;
+      var live = document.getElementById("job-live-hint");
+      if (live) live.hidden = true;
       var cancel = document.getElementById("job-cancel");
       if (cancel) cancel.hidden = true;
       return true;
@@ -57,15 +59,19 @@ function devflowFollowJob(el) {
   if (!("WebSocket" in window)) { poll(); return; }
   var scheme = location.protocol === "https:" ? "wss://" : "ws://";
   var socket = new WebSocket(scheme + location.host + "/ws/jobs/" + jobId + "/log?after=" + after);
-  var opened = false;
-  socket.onopen = function () { opened = true; };
+  var finished = false;
+  var polling = false;
+  function fallBack() {
+    // The socket failed or dropped before the job ended: keep the page live by polling.
+    if (!finished && !polling) { polling = true; poll(); }
+  }
   socket.onmessage = function (event) {
     var data = JSON.parse(event.data);
     append(data.lines);
-    show(data.job);
+    finished = show(data.job);
   };
-  socket.onerror = function () { if (!opened) poll(); };
-  socket.onclose = function () { if (!opened) return; };
+  socket.onerror = fallBack;
+  socket.onclose = fallBack;
 }
 
 document.addEventListener("DOMContentLoaded", function () {
