@@ -167,8 +167,30 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
+def test_a_worker_on_a_new_machine_asks_for_the_shared_key_file(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "devflow", "worker"],
+        env=clean_env(tmp_path),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "copy it from the first one" in result.stderr, result.stderr
+    assert not (tmp_path / "secret.keys").exists()
+
+
 def test_worker_names_an_unreachable_broker(tmp_path: Path) -> None:
     closed = free_port()  # nothing listens there
+    prepared = subprocess.run(
+        [sys.executable, "-m", "devflow", "prepare"],
+        env=clean_env(tmp_path),
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
+    assert prepared.returncode == 0, prepared.stderr
     result = subprocess.run(
         [sys.executable, "-m", "devflow", "worker"],
         env=clean_env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{closed}/0"),

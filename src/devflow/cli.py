@@ -20,6 +20,8 @@ PortOption = Annotated[int, typer.Option(help="Port to listen on.", envvar="DEVF
 
 
 def _django() -> None:
+    # The data directory holds the database and keys: nothing we create is for others to read.
+    os.umask(0o077)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "devflow.settings")
     import django
 
@@ -36,11 +38,15 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _check_keys() -> None:
+def _check_keys(create: bool = False) -> None:
+    """Load the encryption keys; only `prepare` may create the key file of a fresh install."""
     from devflow.core import crypto
 
     try:
-        crypto.ensure_keys()
+        if create:
+            crypto.ensure_keys()
+        else:
+            crypto.load_keys()
     except crypto.SecretKeyError as exc:
         _fail(str(exc))
 
@@ -76,7 +82,7 @@ def prepare(
     if Path(settings.DEVFLOW_SECRET_KEY_FILE).exists() or settings.DEVFLOW_SECRET_KEYS:
         _check_keys()  # a corrupt key fails before anything is written
     call_command("migrate", interactive=False, verbosity=0)
-    _check_keys()
+    _check_keys(create=True)
     ensure_broker_dirs()
     _print_setup_token(url.rstrip("/"))
 
@@ -179,7 +185,7 @@ def createadmin(
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    _check_keys()
+    _check_keys(create=True)
     from devflow.accounts import services
 
     if not services.setup_needed():
@@ -207,12 +213,16 @@ def rotate_keys(
         bool, typer.Option(help="Remove the old keys from the key file afterwards.")
     ] = False,
 ) -> None:
-    """Add a new encryption key and re-encrypt every stored secret with it."""
+    """Add a new encryption key (to the key file) and re-encrypt every stored secret with it.
+
+    With DEVFLOW_SECRET_KEYS, put the new key first in that variable yourself; this then
+    re-encrypts every secret with it, and the old keys can be removed from the variable.
+    """
     _django()
     from devflow.core import crypto, keyrotation
 
     try:
-        count = keyrotation.rotate(add_key=True, drop_old=drop_old)
+        count = keyrotation.rotate(drop_old=drop_old)
     except crypto.SecretKeyError as exc:
         _fail(str(exc))
     typer.secho(f"Re-encrypted {count} secret value(s) with the new key.", fg=typer.colors.GREEN)

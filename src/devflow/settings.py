@@ -97,7 +97,9 @@ TEMPLATES = [
 def _databases() -> dict[str, Any]:
     url = env_secret("DATABASE_URL")
     if url:
-        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60))
+        # Persistent connections are unsafe under ASGI (Django docs); workers reuse theirs.
+        max_age = env_int("DEVFLOW_DB_CONN_MAX_AGE", 0)
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=max_age))
         if config["ENGINE"].endswith("sqlite3"):
             config.update(_sqlite_options())
         return {"default": config}
@@ -209,6 +211,8 @@ else:
     }
 DEVFLOW_JOB_HEARTBEAT_SECONDS = env_int("DEVFLOW_JOB_HEARTBEAT_SECONDS", 5)
 DEVFLOW_JOB_STALE_SECONDS = env_int("DEVFLOW_JOB_STALE_SECONDS", 30)
+# A queued job no worker picked up in this long (lost message, no worker) is failed.
+DEVFLOW_JOB_QUEUED_MAX_SECONDS = env_int("DEVFLOW_JOB_QUEUED_MAX_SECONDS", 6 * 60 * 60)
 DEVFLOW_SCHEDULER_TICK_SECONDS = env_int("DEVFLOW_SCHEDULER_TICK_SECONDS", 15)
 DEVFLOW_WORKER_CONCURRENCY = env_int("DEVFLOW_WORKER_CONCURRENCY", 4)
 

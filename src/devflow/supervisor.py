@@ -42,14 +42,16 @@ class Supervisor:
     def run(self) -> int:
         shown = "localhost" if self.host in ("127.0.0.1", "::1") else self.host
         url = f"http://{shown}:{self.port}"
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
         prepare = subprocess.run(
             [sys.executable, "-m", "devflow", "prepare", "--url", url], check=False
         )
         if prepare.returncode != 0:
             self._say("could not prepare the database; see the message above.")
             return prepare.returncode
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
+        if self.stopping:
+            return 0
         for child in self.children:
             self._start(child)
         self._say(f"DevFlow Pro is running at {url}/  (Ctrl-C stops it)")

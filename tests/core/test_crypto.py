@@ -136,3 +136,41 @@ def test_rotate_keys_reencrypts_with_the_new_key_and_drops_the_old(alice, tmp_pa
     assert User.objects.get(pk=alice.pk).totp_secret == SECRET
     with pytest.raises(Exception):
         Fernet(old_key.encode()).decrypt(stored_value(alice).removeprefix("fernet:").encode())
+
+
+def test_rotation_with_keys_from_the_environment_uses_the_new_first_key(alice, settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.DEVFLOW_SECRET_KEYS = old
+    crypto.fernet.cache_clear()
+    alice.totp_secret = SECRET
+    alice.save()
+    settings.DEVFLOW_SECRET_KEYS = f"{new},{old}"  # the operator puts the new key first
+    crypto.fernet.cache_clear()
+    assert keyrotation.rotate() == 1
+    token = stored_value(alice).removeprefix("fernet:")
+    assert Fernet(new.encode()).decrypt(token.encode()).decode() == SECRET
+
+
+def test_a_process_with_old_keys_reloads_them_after_another_rotated(alice, tmp_path, settings):
+    path = tmp_path / "shared.keys"
+    crypto.create_key_file(path)
+    settings.DEVFLOW_SECRET_KEY_FILE = path
+    crypto.fernet.cache_clear()
+    alice.totp_secret = SECRET
+    alice.save()
+    crypto.fernet()  # this process has loaded the old key
+    new_key = Fernet.generate_key()
+    crypto.write_key_file(path, new_key.decode() + "\n" + path.read_text())
+    token = Fernet(new_key).encrypt(SECRET.encode()).decode()
+    with connection.cursor() as cursor:  # what the other process's rotation wrote
+        cursor.execute(
+            "UPDATE accounts_user SET totp_secret = %s WHERE id = %s", ["fernet:" + token, alice.pk]
+        )
+    assert User.objects.get(pk=alice.pk).totp_secret == SECRET
+
+
+def test_web_and_worker_never_create_a_key_file_of_their_own(db, tmp_path, settings):
+    settings.DEVFLOW_SECRET_KEY_FILE = tmp_path / "absent.keys"
+    with pytest.raises(crypto.SecretKeyError, match="copy it from the first one"):
+        crypto.load_keys()
+    assert not (tmp_path / "absent.keys").exists()

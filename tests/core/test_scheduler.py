@@ -14,6 +14,7 @@ from devflow.core import locking
 from devflow.core.models import Job, JobStatus, JobTrigger, Lock, ScheduledJob
 from devflow.core.scheduler import (
     claim_due_schedules,
+    fail_forgotten_queued_jobs,
     next_run,
     reap_stale_jobs,
     reconcile_orphans,
@@ -163,3 +164,17 @@ def test_worker_start_fails_jobs_of_dead_processes_on_this_host(acme):
     mine.refresh_from_db()
     assert orphan.status == JobStatus.FAILED and "is gone" in orphan.error
     assert mine.status == JobStatus.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_job_no_worker_picked_up_is_failed_with_a_hint(acme, settings):
+    settings.DEVFLOW_JOB_QUEUED_MAX_SECONDS = 3600
+    old = Job.objects.create(team=acme, kind="tests.steps")
+    Job.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    recent = Job.objects.create(team=acme, kind="tests.steps")
+    assert fail_forgotten_queued_jobs() == [old.pk]
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.status == JobStatus.FAILED
+    assert "No worker picked this job up within 60 minutes" in old.error
+    assert recent.status == JobStatus.QUEUED

@@ -48,6 +48,18 @@ def create_key_file(path: Path) -> None:
         handle.write(Fernet.generate_key().decode() + "\n")
 
 
+def load_keys() -> None:
+    """Check that the configured keys load; never create a key file."""
+    fernet.cache_clear()
+    if not settings.DEVFLOW_SECRET_KEYS and not Path(settings.DEVFLOW_SECRET_KEY_FILE).exists():
+        raise SecretKeyError(
+            f"The key file {settings.DEVFLOW_SECRET_KEY_FILE} is missing. On the first machine "
+            "run `devflow prepare` (or `devflow up`), which creates it; on other machines copy "
+            "it from the first one (or set DEVFLOW_SECRET_KEYS) so they all share the keys."
+        )
+    fernet()
+
+
 def ensure_keys() -> None:
     """Create the key file on a fresh install; refuse to if secrets are already stored."""
     path = Path(settings.DEVFLOW_SECRET_KEY_FILE)
@@ -88,6 +100,12 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken:
+        pass
+    # Another process may have rotated the keys since this one loaded them: reload once.
+    fernet.cache_clear()
+    try:
+        return fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
         raise SecretKeyError(
             "A stored secret cannot be decrypted with the configured keys. "
             "Was the key file replaced? Restore the previous key and run `devflow rotate-keys`."
@@ -108,19 +126,25 @@ def add_new_key() -> Path:
     """Put a new key first in the key file; older keys stay so old tokens still decrypt."""
     if settings.DEVFLOW_SECRET_KEYS:
         raise SecretKeyError(
-            "Keys come from DEVFLOW_SECRET_KEYS: put a new key (Fernet.generate_key()) first in "
-            "that variable, restart, then run `devflow rotate-keys` again."
+            "Keys come from DEVFLOW_SECRET_KEYS: put a new key first in that variable on every "
+            "machine, then run `devflow rotate-keys` to re-encrypt with it."
         )
     path = Path(settings.DEVFLOW_SECRET_KEY_FILE)
     existing = path.read_text() if path.exists() else ""
-    new_key = Fernet.generate_key().decode()
-    tmp = path.with_suffix(".tmp")
+    write_key_file(path, Fernet.generate_key().decode() + "\n" + existing)
+    return path
+
+
+def write_key_file(path: Path, content: str) -> None:
+    """Replace the key file atomically (temp file, fsync, rename), owner-only."""
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(new_key + "\n" + existing)
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
     tmp.replace(path)
     fernet.cache_clear()
-    return path
 
 
 def mask(value: str | None) -> str:

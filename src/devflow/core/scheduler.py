@@ -85,6 +85,30 @@ def reap_stale_jobs(now: datetime | None = None) -> list[int]:
     return reaped
 
 
+def fail_forgotten_queued_jobs(now: datetime | None = None) -> list[int]:
+    """Fail queued jobs no worker picked up in time (lost message, no worker running)."""
+    now = now or timezone.now()
+    limit = settings.DEVFLOW_JOB_QUEUED_MAX_SECONDS
+    cutoff = now - timedelta(seconds=limit)
+    forgotten = list(
+        Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    failed = []
+    for pk in forgotten:
+        if Job.objects.filter(pk=pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.FAILED,
+            finished_at=now,
+            error=(
+                f"No worker picked this job up within {limit // 60} minutes: is a worker "
+                "running (`devflow worker`), and is it using the same broker?"
+            ),
+        ):
+            failed.append(pk)
+    return failed
+
+
 def reconcile_orphans() -> list[int]:
     """At worker start, fail running jobs of dead worker processes on this host."""
     host = socket.gethostname()
@@ -112,9 +136,15 @@ def tick() -> dict[str, list[int]]:
     """One scheduler tick: claim due schedules, reap stale jobs."""
     jobs = claim_due_schedules()
     reaped = reap_stale_jobs()
-    if jobs or reaped:
-        logger.info("tick: enqueued %s, reaped %s", [j.pk for j in jobs], reaped)
-    return {"enqueued": [j.pk for j in jobs], "reaped": reaped}
+    forgotten = fail_forgotten_queued_jobs()
+    if jobs or reaped or forgotten:
+        logger.info(
+            "tick: enqueued %s, reaped %s, never picked up %s",
+            [j.pk for j in jobs],
+            reaped,
+            forgotten,
+        )
+    return {"enqueued": [j.pk for j in jobs], "reaped": reaped, "forgotten": forgotten}
 
 
 def run_forever(stop: threading.Event | None = None) -> None:
