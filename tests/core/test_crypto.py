@@ -174,3 +174,13 @@ def test_web_and_worker_never_create_a_key_file_of_their_own(db, tmp_path, setti
     with pytest.raises(crypto.SecretKeyError, match="copy it from the first one"):
         crypto.load_keys()
     assert not (tmp_path / "absent.keys").exists()
+
+
+def test_the_admin_never_shows_a_secret(client, alice):
+    alice.is_superuser = alice.is_staff = True
+    alice.totp_secret = SECRET
+    alice.save()
+    client.force_login(alice)
+    page = client.get(f"/admin/accounts/user/{alice.pk}/change/")
+    assert page.status_code == 200
+    assert SECRET not in page.content.decode()
