@@ -18,8 +18,8 @@ pytestmark = pytest.mark.browser
 def test_it_shows_the_installation_check_finishing_without_a_reload(  # type: ignore[no-untyped-def]
     new_context, bob, acme
 ) -> None:
-    # A started worker creates the embedded broker's folders; without them the web
-    # process cannot queue (reported: `prepare` should create them).
+    # `devflow prepare` and `devflow web` create the embedded broker's folders; the test
+    # server runs neither.
     ensure_broker_dirs()
     page = new_context(user=bob).new_page()
     polls: list[str] = []
@@ -50,6 +50,8 @@ def test_it_shows_the_installation_check_finishing_without_a_reload(  # type: ig
     expect(log).to_contain_text("Database: sqlite reachable.")
     expect(log).to_contain_text("Python ")
     expect(page.get_by_text("The job has finished.")).to_be_visible()
+    summary = page.locator("#job-summary")
+    expect(summary).to_contain_text("Finished")  # refreshed from the server, no reload
     expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
     assert page.evaluate("window.notReloaded") is True
     # The test server speaks no WebSocket, so the page must have fallen back to polling.

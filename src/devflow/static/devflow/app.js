@@ -44,6 +44,11 @@ function devflowFollowJob(el) {
       if (done) done.hidden = false;
       var live = document.getElementById("job-live-hint");
       if (live) live.hidden = true;
+      // Refresh the summary (finish time, duration, error) from the server, once.
+      if (!el.dataset.summaryRefreshed && window.htmx) {
+        el.dataset.summaryRefreshed = "1";
+        htmx.ajax("GET", location.pathname, { target: "#job-summary", select: "#job-summary", swap: "outerHTML" });
+      }
       var cancel = document.getElementById("job-cancel");
       if (cancel) cancel.hidden = true;
       return true;
