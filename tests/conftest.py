@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -247,6 +248,15 @@ class SshServer:
     host_public_key: str
     folder: Path
 
+    def kill_all(self) -> None:
+        """Kill this sshd and every session it serves, as a power cut would."""
+        import psutil
+
+        listener = psutil.Process(int((self.folder / "sshd.pid").read_text()))
+        for process in [*listener.children(recursive=True), listener]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
     def ssh_argv(self, *remote: str) -> list[str]:
         return [
             "ssh",
@@ -271,18 +281,21 @@ def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type
     sshd = require_binary("/usr/sbin/sshd")
     keygen = require_binary("ssh-keygen")
     pids: list[Path] = []
+    folders: list[Path] = []
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
 
     def start() -> SshServer:
-        folder = tmp_path_factory.mktemp("sshd")
+        # Outside pytest's 0700 temp tree: sshd reads authorized_keys as the user logging in.
+        folder = Path(tempfile.mkdtemp(prefix="devflow-sshd-"))
         folder.chmod(0o755)
+        folders.append(folder)
         for name in ("host_key", "client_key"):
             subprocess.run(
                 [keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True
             )
         authorized = folder / "authorized_keys"
         shutil.copy(folder / "client_key.pub", authorized)
-        authorized.chmod(0o600)
+        authorized.chmod(0o644)  # sshd reads it as the logging-in user (non-root tests too)
         port = free_port()
         config = folder / "sshd_config"
         config.write_text(
@@ -320,8 +333,62 @@ def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type
     for pid_file in pids:
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
 def sshd_server(sshd_factory) -> SshServer:  # type: ignore[no-untyped-def]
     return sshd_factory()
+
+
+@pytest.fixture(scope="session")
+def shared_sshd(sshd_factory) -> SshServer:  # type: ignore[no-untyped-def]
+    """One sshd for tests that only read from it."""
+    return sshd_factory()
+
+
+def target_for(server: SshServer, **overrides: object):  # type: ignore[no-untyped-def]
+    """A transport Target for a test sshd, logging in with the client key."""
+    from devflow.transport.ssh import Target
+
+    values: dict[str, object] = {
+        "host": server.host,
+        "port": server.port,
+        "username": server.username,
+        "private_key": server.client_key.read_text(),
+        "connect_timeout": 10.0,
+    }
+    values.update(overrides)
+    return Target(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class SudoUsers:
+    nopasswd: str
+    with_password: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def sudo_users() -> Iterator[SudoUsers]:
+    """Two non-root users on this machine: one with NOPASSWD sudo, one that needs a password."""
+    require_binary("sudo")
+    users = SudoUsers("devflow-nopw", "devflow-pw", "sudo-pass-" + os.urandom(6).hex())
+    for name in (users.nopasswd, users.with_password):
+        subprocess.run(["userdel", "-r", name], capture_output=True)
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
+        # No usable password, but not locked ("!"): sshd refuses locked accounts.
+        subprocess.run(["usermod", "-p", "*", name], check=True)
+    subprocess.run(
+        ["chpasswd"], input=f"{users.with_password}:{users.password}\n".encode(), check=True
+    )
+    sudoers = Path("/etc/sudoers.d/devflow-tests")
+    sudoers.write_text(
+        f"{users.nopasswd} ALL=(ALL) NOPASSWD: ALL\n{users.with_password} ALL=(ALL) ALL\n"
+    )
+    sudoers.chmod(0o440)
+    yield users
+    sudoers.unlink(missing_ok=True)
+    for name in (users.nopasswd, users.with_password):
+        subprocess.run(["userdel", "-r", name], capture_output=True)

@@ -236,5 +236,6 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "celery": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},
+        "asyncssh": {"level": "WARNING"},
     },
 }

@@ -9,43 +9,33 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Result:
-    """What a finished command left behind."""
-
-    exit_status: int
-    stdout: str
-    stderr: str
-    timed_out: bool = False
-    cancelled: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == 0 and not self.timed_out and not self.cancelled
-
-
-LineCallback = Callable[[str, str], None]
+from devflow.transport.base import LineCallback, Result
+from devflow.transport.commands import Command
 
 
 class LocalProcess:
     """A running local command in its own process group, so cancel stops its children too."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> None:
         if isinstance(args, str):
             raise TypeError("Commands are argument lists, never shell strings.")
         self.args = list(args)
         self.cancelled = False
         self.process = subprocess.Popen(
             self.args,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
+        if stdin and self.process.stdin is not None:
+            self.process.stdin.write(stdin.encode())
+            self.process.stdin.close()
 
     def terminate(self) -> None:
         """Stop the command and everything it started (TERM, then KILL after 3 s)."""
@@ -113,3 +103,61 @@ def run(
     if on_start is not None:
         on_start(process)
     return process.communicate(on_line=on_line, timeout=timeout)
+
+
+class LocalSession:
+    """The machine DevFlow Pro runs on, with the same interface as `SshSession`."""
+
+    host_key = ""
+    host_key_fingerprint = ""
+
+    def __init__(self, sudo_password: str = "") -> None:
+        self.sudo_password = sudo_password
+        self._running: set[LocalProcess] = set()
+        self._cancelled = False
+
+    def connect(self) -> LocalSession:
+        return self
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> LocalSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        for process in list(self._running):
+            process.terminate()
+
+    def run(self, command: Command, timeout: float | None = None) -> Result:
+        return self.stream(command, on_line=None, timeout=timeout)
+
+    def stream(
+        self, command: Command, on_line: LineCallback | None, timeout: float | None = None
+    ) -> Result:
+        if self._cancelled:
+            return Result(-1, "", "", cancelled=True)
+        if command.sudo and os.geteuid() != 0:
+            command = command.with_sudo(self.sudo_password or None)
+        process = LocalProcess(command.argv, stdin=command.stdin)
+        self._running.add(process)
+        try:
+            return process.communicate(on_line=on_line, timeout=timeout)
+        finally:
+            self._running.discard(process)
+
+    def put_file(self, data: bytes, remote_path: str, mode: int = 0o644) -> None:
+        path = Path(remote_path)
+        temporary = path.with_name(f".{path.name}.devflow-tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, mode)
+        temporary.replace(path)
+
+    def get_file(self, remote_path: str) -> bytes:
+        return Path(remote_path).read_bytes()
