@@ -283,16 +283,24 @@ def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type
     pids: list[Path] = []
     folders: list[Path] = []
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    client_keys = Path(tempfile.mkdtemp(prefix="devflow-client-"))
+    folders.append(client_keys)
+    subprocess.run(
+        [keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(client_keys / "client_key")],
+        check=True,
+    )
 
     def start() -> SshServer:
         # Outside pytest's 0700 temp tree: sshd reads authorized_keys as the user logging in.
         folder = Path(tempfile.mkdtemp(prefix="devflow-sshd-"))
         folder.chmod(0o755)
         folders.append(folder)
-        for name in ("host_key", "client_key"):
-            subprocess.run(
-                [keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True
-            )
+        subprocess.run(
+            [keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "host_key")], check=True
+        )
+        # One client key for every test server, as one deploy key serves many machines.
+        for name in ("client_key", "client_key.pub"):
+            shutil.copy(client_keys / name, folder / name)
         authorized = folder / "authorized_keys"
         shutil.copy(folder / "client_key.pub", authorized)
         authorized.chmod(0o644)  # sshd reads it as the logging-in user (non-root tests too)

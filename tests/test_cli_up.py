@@ -283,7 +283,10 @@ def test_a_killed_worker_is_restarted_and_its_job_failed_with_the_lock_released(
     )
     worker.send_signal(signal.SIGKILL)
 
-    wait_for(lambda: job_row(up, job_id)[0] == "failed", 60, "the job to be failed")
+    try:
+        wait_for(lambda: job_row(up, job_id)[0] == "failed", 60, "the job to be failed")
+    except AssertionError:
+        raise AssertionError(f"job {job_row(up, job_id)}; console:\n{up.output()}") from None
     _status, error = job_row(up, job_id)
     assert f":{worker.pid}" in error and ("is gone" in error or "heartbeats" in error), error
     assert locks(up) == []

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "devflow.core",
     "devflow.accounts",
+    "devflow.servers",
 ]
 
 MIDDLEWARE = [

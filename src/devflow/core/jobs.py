@@ -64,6 +64,19 @@ class JobKind:
         self.job = job
         self.params: dict[str, Any] = job.params
         self._runner = runner
+        self._cleanups: list[Callable[[], None]] = []
+
+    def on_finish(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the job ends, however it ends (close connections...)."""
+        self._cleanups.append(callback)
+
+    def finish(self) -> None:
+        for callback in reversed(self._cleanups):
+            try:
+                callback()
+            except Exception:
+                logger.exception("cleanup of job %s failed", self.job.pk)
+        self._cleanups.clear()
 
     def lock_key(self) -> str | None:
         """Return the key this run must hold exclusively (e.g. "project:12"), or None."""
@@ -264,6 +277,7 @@ class JobRunner:
         heartbeat.start()
         status: str = JobStatus.SUCCEEDED
         error, result = "", None
+        kind: JobKind | None = None
         try:
             kind = self.kind_class(job, self)
             lock_key = kind.lock_key()
@@ -284,6 +298,8 @@ class JobRunner:
         except Exception as exc:
             status, error = self._outcome(exc)
         finally:
+            if kind is not None:
+                kind.finish()
             self._heartbeat_done.set()
             heartbeat.join(timeout=5)
         if error:

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,14 @@ from devflow.core.models import Job, JobLogLine, JobStatus, JobTrigger, Lock, Sc
 from devflow.core.models.jobs import LogStream
 
 logger = logging.getLogger(__name__)
+
+# Apps add work to every tick (e.g. servers: enqueue due pings); each hook claims its own rows.
+TICK_HOOKS: list[Callable[[datetime], object]] = []
+
+
+def register_tick_hook(hook: Callable[[datetime], object]) -> None:
+    if hook not in TICK_HOOKS:
+        TICK_HOOKS.append(hook)
 
 
 def next_run(schedule: ScheduledJob, after: datetime) -> datetime:
@@ -137,6 +146,11 @@ def tick() -> dict[str, list[int]]:
     jobs = claim_due_schedules()
     reaped = reap_stale_jobs()
     forgotten = fail_forgotten_queued_jobs()
+    for hook in TICK_HOOKS:
+        try:
+            hook(timezone.now())
+        except Exception:
+            logger.exception("tick hook %s failed", hook.__name__)
     if jobs or reaped or forgotten:
         logger.info(
             "tick: enqueued %s, reaped %s, never picked up %s",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import queue
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -149,6 +150,22 @@ async def _presented_fingerprint(target: Target) -> str:
     except (OSError, asyncssh.Error, TimeoutError):
         return ""
     return str(key.get_fingerprint("sha256")) if key is not None else ""
+
+
+def fetch_host_key(host: str, port: int, timeout: float = 20) -> str:
+    """The host key a server presents now (OpenSSH line), without logging in."""
+
+    async def fetch() -> str:
+        key = await asyncio.wait_for(asyncssh.get_server_host_key(host, port, config=None), timeout)
+        return key.export_public_key().decode().strip() if key is not None else ""
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="host-key") as pool:
+        try:
+            return pool.submit(asyncio.run, fetch()).result()
+        except (OSError, asyncssh.Error, TimeoutError) as error:
+            raise TransportError(
+                FailureReason.UNREACHABLE, f"Could not read the host key of {host}:{port}: {error}"
+            ) from None
 
 
 def host_key_of(connection: asyncssh.SSHClientConnection) -> str:
@@ -417,11 +434,24 @@ class FanOut:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[Any] | None = None
         self._cancelled = threading.Event()
+        self._report: Callable[[FanOutResult], None] = lambda item: None
 
     def run(self) -> list[FanOutResult]:
-        # A thread of its own: the caller may already be running an event loop.
+        """Run everywhere; `on_result` is called in this thread as each server finishes."""
+        # The event loop gets a thread of its own (the caller may already run one); results
+        # come back through a queue so callbacks may use the database and other blocking code.
+        finished: queue.Queue[FanOutResult] = queue.Queue()
+        self._report = finished.put
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fan-out") as pool:
-            return pool.submit(asyncio.run, self._run_all()).result()
+            future = pool.submit(asyncio.run, self._run_all())
+            while not (future.done() and finished.empty()):
+                try:
+                    item = finished.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if self.on_result is not None:
+                    self.on_result(item)
+            return future.result()
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -451,8 +481,7 @@ class FanOut:
                     item.error = TransportError(FailureReason.CANCELLED, "Cancelled by request.")
                 except (OSError, asyncssh.Error) as exc:
                     item.error = TransportError(FailureReason.OTHER, f"{type(exc).__name__}: {exc}")
-            if self.on_result is not None:
-                self.on_result(item)
+            self._report(item)
 
         try:
             await asyncio.gather(*(one(item) for item in results))
