@@ -250,14 +250,10 @@ class PingServers(JobKind):
                 services.record_check(
                     server, ok=ok, latency_ms=latency, message=message, reason=reason
                 )
-        started: dict[int, float] = {}
-
-        def on_start(index: int, target: object) -> None:
-            started[index] = time.monotonic()
 
         def on_result(item: FanOutResult) -> None:
             server = remote[item.index]
-            latency = int((time.monotonic() - started.get(item.index, time.monotonic())) * 1000)
+            latency = int(item.seconds * 1000)
             if item.error is not None:
                 services.record_check(
                     server,
@@ -280,7 +276,6 @@ class PingServers(JobKind):
             limit=50,
             timeout=30,
             on_result=on_result,
-            on_start=on_start,
         )
         self.on_cancel(fan_out.cancel)
         fan_out.run()

@@ -155,3 +155,68 @@ class PingResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server_id} {'up' if self.ok else 'down'} at {self.at}"
+
+
+class BulkRun(TeamOwnedModel):
+    """One bulk action over many servers; its job runs them in parallel."""
+
+    action = models.CharField(max_length=40)
+    params = models.JSONField(default=dict, blank=True)
+    job = models.OneToOneField(
+        "core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="bulk_run"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Bulk {self.action} #{self.pk}"
+
+
+class BulkResultStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"  # not started yet (concurrency limit)
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"  # the command failed, or the server could not be reached
+    TIMED_OUT = "timed_out", "Timed out"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+BULK_COLOURS = {
+    BulkResultStatus.PENDING: "grey",
+    BulkResultStatus.RUNNING: "blue",
+    BulkResultStatus.SUCCEEDED: "green",
+    BulkResultStatus.FAILED: "red",
+    BulkResultStatus.TIMED_OUT: "amber",
+    BulkResultStatus.CANCELLED: "amber",
+}
+
+
+class BulkResult(models.Model):
+    """What one server of a bulk run did."""
+
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="results")
+    server = models.ForeignKey(Server, null=True, on_delete=models.SET_NULL, related_name="+")
+    server_name = models.CharField(max_length=100)
+    status = models.CharField(
+        max_length=10, choices=BulkResultStatus.choices, default=BulkResultStatus.PENDING
+    )
+    exit_status = models.IntegerField(null=True, blank=True)
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["server_name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.server_name}: {self.status}"
+
+    @property
+    def status_colour(self) -> str:
+        return BULK_COLOURS[BulkResultStatus(self.status)]

@@ -14,6 +14,7 @@ import contextlib
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -240,6 +241,30 @@ async def execute(
     return Result(exit_status, stdout, stderr, timed_out=timed_out, cancelled=cancelled)
 
 
+async def run_steps(
+    connection: asyncssh.SSHClientConnection, steps: list[Command], *, timeout: float | None
+) -> Result:
+    """Run commands one after another; stop at the first that fails. Output is combined."""
+    stdout: list[str] = []
+    stderr: list[str] = []
+    result = Result(0, "", "")
+    for step in steps:
+        result = await execute(connection, step, timeout=timeout)
+        if len(steps) > 1:
+            stdout.append(f"$ {step.describe()}")
+        stdout.extend(filter(None, [result.stdout]))
+        stderr.extend(filter(None, [result.stderr]))
+        if not result.ok:
+            break
+    return Result(
+        result.exit_status,
+        "\n".join(stdout),
+        "\n".join(stderr),
+        timed_out=result.timed_out,
+        cancelled=result.cancelled,
+    )
+
+
 async def _terminate_remote(connection: asyncssh.SSHClientConnection, pid: str) -> None:
     """TERM the command and its children, KILL them 3 s later if still there."""
     if not pid.isdigit():
@@ -406,6 +431,7 @@ class FanOutResult:
     target: Target
     result: Result | None = None
     error: TransportError | None = None
+    seconds: float = 0.0  # connect + run, as measured in the event loop
 
     @property
     def ok(self) -> bool:
@@ -418,7 +444,7 @@ class FanOut:
     def __init__(
         self,
         targets: Sequence[Target],
-        command: Command | Callable[[Target], Command],
+        command: Command | Callable[[Target], Command | list[Command]],
         *,
         limit: int = 50,
         timeout: float | None = 60,
@@ -434,22 +460,24 @@ class FanOut:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[Any] | None = None
         self._cancelled = threading.Event()
-        self._report: Callable[[FanOutResult], None] = lambda item: None
+        self._report: Callable[[tuple[str, FanOutResult]], None] = lambda event: None
 
     def run(self) -> list[FanOutResult]:
-        """Run everywhere; `on_result` is called in this thread as each server finishes."""
+        """Run everywhere; `on_start`/`on_result` are called in this thread as servers go."""
         # The event loop gets a thread of its own (the caller may already run one); results
         # come back through a queue so callbacks may use the database and other blocking code.
-        finished: queue.Queue[FanOutResult] = queue.Queue()
-        self._report = finished.put
+        events: queue.Queue[tuple[str, FanOutResult]] = queue.Queue()
+        self._report = events.put
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fan-out") as pool:
             future = pool.submit(asyncio.run, self._run_all())
-            while not (future.done() and finished.empty()):
+            while not (future.done() and events.empty()):
                 try:
-                    item = finished.get(timeout=0.05)
+                    event, item = events.get(timeout=0.05)
                 except queue.Empty:
                     continue
-                if self.on_result is not None:
+                if event == "start" and self.on_start is not None:
+                    self.on_start(item.index, item.target)
+                elif event == "result" and self.on_result is not None:
                     self.on_result(item)
             return future.result()
 
@@ -471,8 +499,8 @@ class FanOut:
                 if self._cancelled.is_set():
                     item.error = TransportError(FailureReason.CANCELLED, "Cancelled by request.")
                     return
-                if self.on_start is not None:
-                    self.on_start(item.index, item.target)
+                self._report(("start", item))
+                started = time.monotonic()
                 try:
                     item.result = await self._one(item.target, keys)
                 except TransportError as exc:
@@ -481,7 +509,8 @@ class FanOut:
                     item.error = TransportError(FailureReason.CANCELLED, "Cancelled by request.")
                 except (OSError, asyncssh.Error) as exc:
                     item.error = TransportError(FailureReason.OTHER, f"{type(exc).__name__}: {exc}")
-            self._report(item)
+                item.seconds = time.monotonic() - started
+            self._report(("result", item))
 
         try:
             await asyncio.gather(*(one(item) for item in results))
@@ -497,9 +526,12 @@ class FanOut:
         cache_key = (target.private_key, target.passphrase)
         if cache_key not in keys:  # parse each distinct key once for the whole fan-out
             keys[cache_key] = load_private_key(target.private_key, target.passphrase)
-        command = self.command(target) if callable(self.command) else self.command
+        planned = self.command(target) if callable(self.command) else self.command
+        steps = planned if isinstance(planned, list) else [planned]
         connection = await open_connection(target, keys[cache_key])
         try:
-            return await execute(connection, prepare(command, target), timeout=self.timeout)
+            return await run_steps(
+                connection, [prepare(step, target) for step in steps], timeout=self.timeout
+            )
         finally:
             connection.close()
