@@ -6,5 +6,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("devflow.accounts.urls")),
+    path("servers/", include("devflow.servers.urls")),
     path("", include("devflow.core.urls")),
 ]

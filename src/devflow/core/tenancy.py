@@ -7,7 +7,7 @@ the scope. `can(user, action, obj)` answers for a single object.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from django.db import models
 
@@ -24,7 +24,7 @@ class TeamScopedQuerySet(models.QuerySet[_M]):
 
     team_path = "team"
 
-    def for_user(self, user: Any, action: str = "view") -> TeamScopedQuerySet[_M]:
+    def for_user(self, user: Any, action: str = "view") -> Self:
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         lookup = {
@@ -33,7 +33,7 @@ class TeamScopedQuerySet(models.QuerySet[_M]):
         }
         return self.filter(**lookup)
 
-    def for_team(self, team: Team) -> TeamScopedQuerySet[_M]:
+    def for_team(self, team: Team) -> Self:
         return self.filter(**{self.team_path: team})
 
 

@@ -30,7 +30,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def section_pending(request: HttpRequest, section: str) -> HttpResponse:
     """Servers, projects, deployments and monitoring pages before those parts exist."""
     titles = {
-        "servers": "Servers",
         "projects": "Projects",
         "deployments": "Deployments",
         "monitoring": "Monitoring",
