@@ -290,7 +290,7 @@ def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type
         check=True,
     )
 
-    def start() -> SshServer:
+    def start(authorized_keys_file: str = "", username: str = "") -> SshServer:
         # Outside pytest's 0700 temp tree: sshd reads authorized_keys as the user logging in.
         folder = Path(tempfile.mkdtemp(prefix="devflow-sshd-"))
         folder.chmod(0o755)
@@ -310,7 +310,7 @@ def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type
             f"ListenAddress 127.0.0.1:{port}\n"
             f"HostKey {folder / 'host_key'}\n"
             f"PidFile {folder / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {authorized}\n"
+            f"AuthorizedKeysFile {authorized_keys_file or authorized}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
             "Subsystem sftp internal-sftp\nMaxStartups 200:30:300\nMaxSessions 200\n"
@@ -331,7 +331,7 @@ def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type
         return SshServer(
             host="127.0.0.1",
             port=port,
-            username=pwd.getpwuid(os.getuid()).pw_name,
+            username=username or pwd.getpwuid(os.getuid()).pw_name,
             client_key=folder / "client_key",
             host_public_key=(folder / "host_key.pub").read_text().strip(),
             folder=folder,
@@ -400,3 +400,21 @@ def sudo_users() -> Iterator[SudoUsers]:
     sudoers.unlink(missing_ok=True)
     for name in (users.nopasswd, users.with_password):
         subprocess.run(["userdel", "-r", name], capture_output=True)
+
+
+@pytest.fixture
+def home_keys_server(sshd_factory) -> Iterator[SshServer]:  # type: ignore[no-untyped-def]
+    """An sshd that reads only ~/.ssh/authorized_keys, and a user whose file holds our key."""
+    name = "devflow-keys"
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+    subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
+    subprocess.run(["usermod", "-p", "*", name], check=True)
+    server = sshd_factory(authorized_keys_file=".ssh/authorized_keys", username=name)
+    home = Path(pwd.getpwnam(name).pw_dir)
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    (ssh_dir / "authorized_keys").write_text((server.folder / "client_key.pub").read_text())
+    (ssh_dir / "authorized_keys").chmod(0o600)
+    subprocess.run(["chown", "-R", f"{name}:{name}", str(ssh_dir)], check=True)
+    yield server
+    subprocess.run(["userdel", "-r", name], capture_output=True)

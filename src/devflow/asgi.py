@@ -15,8 +15,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import path  # noqa: E402
 
 from devflow.core.consumers import JobLogConsumer  # noqa: E402
+from devflow.servers.terminal import TerminalConsumer  # noqa: E402
 
-websocket_urls = [path("ws/jobs/<int:job_id>/log", JobLogConsumer.as_asgi())]
+websocket_urls = [
+    path("ws/jobs/<int:job_id>/log", JobLogConsumer.as_asgi()),
+    path("ws/servers/<int:server_id>/terminal", TerminalConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {

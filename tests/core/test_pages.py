@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import TestCase
 
@@ -103,7 +103,9 @@ async def connect(user, job_id: int) -> WebsocketCommunicator:  # type: ignore[n
 def test_the_log_websocket_streams_lines_to_team_members_only(alice, acme, charlie):
     job = Job.objects.create(team=acme, kind="tests.steps", params={"steps": 2})
     execute_job(job.pk)
-    async_to_sync(websocket_scenario)(alice, charlie, job.pk)
+    from tests.servers.test_terminal import run
+
+    run(websocket_scenario, alice, charlie, job.pk)
 
 
 async def websocket_scenario(alice, charlie, job_id: int) -> None:  # type: ignore[no-untyped-def]

@@ -232,3 +232,19 @@ def test_bulk_from_the_list_creates_a_run_with_a_row_per_server(alice_client, ac
     assert run.results.count() == 2
     assert b"Run a command started on 2 server(s)." in response.content
     assert b'data-testid="bulk-row-web-3"' in response.content
+
+
+def test_key_page_deploys_to_selected_servers_and_rotates(alice_client, acme, key, web1):
+    other = keys.generate_key(None, acme, "ci")
+    response = post(alice_client, f"/servers/keys/{other.pk}/deploy/", {"server": [web1.pk]})
+    run = BulkRun.objects.get()
+    assert run.action == "deploy_key" and run.params["public_key"] == other.public_key
+    assert b"Deploy an SSH key on 1 server" in response.content
+    refused = post(
+        alice_client, f"/servers/keys/{key.pk}/deploy/", {"server": [web1.pk], "remove": "1"}
+    )
+    assert b"would lock DevFlow Pro out" in refused.content
+    unused = post(alice_client, f"/servers/keys/{other.pk}/rotate/")
+    assert b"No server logs in with ci" in unused.content
+    post(alice_client, f"/servers/keys/{key.pk}/rotate/")
+    assert Job.objects.get(kind="servers.rotate_key").params == {"key_id": key.pk}

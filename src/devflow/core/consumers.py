@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -24,7 +25,11 @@ class JobLogConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4404)
             return
         await self.accept()
-        self.after = int(self.scope.get("query_string", b"").decode().partition("after=")[2] or -1)
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        try:
+            self.after = int(query.get("after", ["-1"])[0])
+        except ValueError:
+            self.after = -1
         self.task = asyncio.create_task(self._stream())
 
     async def disconnect(self, code: int) -> None:

@@ -314,10 +314,11 @@ class JobRunner:
         }
         if status == JobStatus.SUCCEEDED:
             final["progress"] = 100
-        finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**final)
+        with transaction.atomic():  # the final status and the freed locks appear together
+            finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**final)
+            locking.release_for_job(job)
         if finished == 0:
             logger.warning("job %s was finished by someone else (reaper?)", job.pk)
-        locking.release_for_job(job)
 
 
 def execute_job(job_id: int) -> str:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -64,7 +64,9 @@ def claim_due_schedules(now: datetime | None = None) -> list[Job]:
     return started
 
 
+@transaction.atomic
 def _fail(job: Job, message: str) -> bool:
+    """Fail a running job and free its locks together (one transaction)."""
     now = timezone.now()
     failed = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
         status=JobStatus.FAILED, error=message, finished_at=now

@@ -23,7 +23,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     team = request.team  # type: ignore[attr-defined]
     jobs = Job.objects.for_user(request.user).filter(team=team).select_related("actor")[:10]
     activity = ActivityLog.objects.filter(team=team).select_related("actor")[:10] if team else []
-    return render(request, "core/dashboard.html", {"jobs": jobs, "activity": activity})
+    from devflow.servers.models import Server
+
+    servers = Server.objects.filter(team=team).order_by("-status", "name")[:8] if team else []
+    return render(
+        request,
+        "core/dashboard.html",
+        {"jobs": jobs, "activity": activity, "servers": servers},
+    )
 
 
 @login_required

@@ -10,6 +10,6 @@ class ServersConfig(AppConfig):
 
     def ready(self) -> None:
         from devflow.core.scheduler import register_tick_hook
-        from devflow.servers import bulk_jobs, jobs, pinging  # noqa: F401  (job kinds)
+        from devflow.servers import bulk_jobs, jobs, pinging, rotation  # noqa: F401  (job kinds)
 
         register_tick_hook(pinging.enqueue_due_pings)

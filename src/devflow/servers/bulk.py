@@ -15,8 +15,8 @@ from devflow.core import audit
 from devflow.core.jobs import enqueue
 from devflow.core.models import ActivitySource
 from devflow.core.tenancy import can
-from devflow.servers import actions
-from devflow.servers.models import BulkResult, BulkRun, Server
+from devflow.servers import actions, authorized_keys
+from devflow.servers.models import BulkResult, BulkRun, KeyInstallation, Server, SshKey
 from devflow.servers.services import ServerError, _trigger, validate_service_name
 from devflow.transport.commands import Command
 
@@ -31,6 +31,8 @@ class BulkAction:
     steps: Callable[[str, dict[str, Any]], list[Command]]
     destructive: bool = False
     timeout_seconds: int = 120
+    # Called for each server that succeeded, in the job (e.g. to record a key installation).
+    after: Callable[[BulkRun, BulkResult], None] | None = None
 
 
 def _run_command(family: str, params: dict[str, Any]) -> list[Command]:
@@ -49,6 +51,29 @@ def _run_command(family: str, params: dict[str, Any]) -> list[Command]:
 def _quick(name: str) -> Callable[[str, dict[str, Any]], list[Command]]:
     action = actions.QUICK_ACTIONS[name]
     return lambda family, params: action.steps(family, {k: str(v) for k, v in params.items()})
+
+
+def _deploy_key(family: str, params: dict[str, Any]) -> list[Command]:
+    return [authorized_keys.add_key(params["public_key"])]
+
+
+def _remove_key(family: str, params: dict[str, Any]) -> list[Command]:
+    return [authorized_keys.remove_key(params["public_key"])]
+
+
+def _installed(run: BulkRun, result: BulkResult) -> None:
+    if result.server_id is not None:
+        KeyInstallation.objects.get_or_create(
+            ssh_key_id=run.params["key_id"], server_id=result.server_id
+        )
+
+
+def _uninstalled(run: BulkRun, result: BulkResult) -> None:
+    if result.server_id is None:
+        return
+    KeyInstallation.objects.filter(
+        ssh_key_id=run.params["key_id"], server_id=result.server_id
+    ).delete()
 
 
 BULK_ACTIONS: dict[str, BulkAction] = {
@@ -80,11 +105,20 @@ BULK_ACTIONS: dict[str, BulkAction] = {
             _quick("update_packages"),
             timeout_seconds=3600,
         ),
+        BulkAction("deploy_key", "Deploy an SSH key", Action.EDIT, _deploy_key, after=_installed),
+        BulkAction(
+            "remove_key",
+            "Remove an SSH key",
+            Action.EDIT,
+            _remove_key,
+            destructive=True,
+            after=_uninstalled,
+        ),
     ]
 }
 
 
-def clean_params(action: BulkAction, params: dict[str, Any]) -> dict[str, Any]:
+def clean_params(action: BulkAction, params: dict[str, Any], team: Any) -> dict[str, Any]:
     if action.name == "run_command":
         command = str(params.get("command", "")).strip()
         if not command:
@@ -94,6 +128,11 @@ def clean_params(action: BulkAction, params: dict[str, Any]) -> dict[str, Any]:
         return {"command": command, "sudo": bool(params.get("sudo"))}
     if action.name == "restart_service":
         return {"service": validate_service_name(str(params.get("service", "")).strip())}
+    if action.name in ("deploy_key", "remove_key"):
+        key = SshKey.objects.filter(pk=int(params.get("key_id") or 0), team=team).first()
+        if key is None:
+            raise ServerError("Pick one of the team's SSH keys.")
+        return {"key_id": key.pk, "key_name": key.name, "public_key": key.public_key}
     return {}
 
 
@@ -117,11 +156,19 @@ def start_bulk_run(
         raise ServerError("Select at least one server.")
     if any(server.team_id != team.pk for server in servers):
         raise ServerError("A selected server belongs to another team.")
-    if not all(can(actor, action.needs_role, server) for server in servers):
+    # Every server is in `team` (checked above), so one check covers them all.
+    if not can(actor, action.needs_role, team):
         raise ServerError(f"Your role may not {action.label.lower()} on these servers.")
     if action.destructive and not confirmed:
         raise ServerError(f"{action.label} needs confirmation.")
-    params = clean_params(action, params)
+    params = clean_params(action, params, team)
+    if action.name == "remove_key":
+        in_use = [s.name for s in servers if s.ssh_key_id == params["key_id"]]
+        if in_use:
+            raise ServerError(
+                f"DevFlow Pro logs in to {', '.join(in_use)} with {params['key_name']}: removing "
+                "it would lock DevFlow Pro out. Rotate the key instead."
+            )
     run = BulkRun.objects.create(team=team, action=action.name, params=params, created_by=actor)
     BulkResult.objects.bulk_create(
         BulkResult(run=run, server=server, server_name=server.name) for server in servers

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from django.conf import settings
 
 from devflow.core.jobs import JobError, JobKind, register
 from devflow.core.models.jobs import LogStream
@@ -15,7 +18,8 @@ from devflow.transport.commands import Command
 from devflow.transport.local import LocalSession
 from devflow.transport.ssh import FanOut, FanOutResult
 
-BULK_CONCURRENCY = 50
+BULK_CONCURRENCY = settings.DEVFLOW_BULK_CONCURRENCY
+PROGRESS_EVERY_SECONDS = 0.5
 OUTPUT_LIMIT = 64 * 1024
 
 Planned = tuple[BulkResult, Server, list[Command]]
@@ -46,6 +50,7 @@ class BulkRunJob(JobKind):
         if run is None:
             raise JobError("The bulk run no longer exists.")
         action = BULK_ACTIONS[run.action]
+        self._run, self._after = run, action.after
         results = list(run.results.select_related("server__ssh_key"))
         self.log(f"{action.label} on {len(results)} server(s), {BULK_CONCURRENCY} at a time.")
         planned = [item for item in (self._plan(r, run) for r in results) if item]
@@ -89,6 +94,7 @@ class BulkRunJob(JobKind):
         if not items:
             return
         finished = {"count": 0}
+        last_progress = [0.0]
 
         def on_start(index: int, target: object) -> None:
             bulk.mark(items[index][0].pk, status=BulkResultStatus.RUNNING, started_at=bulk.now())
@@ -96,10 +102,14 @@ class BulkRunJob(JobKind):
         def on_result(item: FanOutResult) -> None:
             row = items[item.index][0]
             finished["count"] += 1
-            self.progress(
-                int(100 * finished["count"] / len(items)),
-                f"{finished['count']} of {len(items)} done",
-            )
+            # One progress write per half second, not one per server.
+            done = finished["count"] == len(items)
+            if done or time.monotonic() - last_progress[0] >= PROGRESS_EVERY_SECONDS:
+                last_progress[0] = time.monotonic()
+                self.progress(
+                    int(100 * finished["count"] / len(items)),
+                    f"{finished['count']} of {len(items)} done",
+                )
             if item.error is not None:
                 cancelled = item.error.reason == "cancelled"
                 bulk.mark(
@@ -150,6 +160,8 @@ class BulkRunJob(JobKind):
         )
 
     def _record(self, row: BulkResult, outcome: Result) -> None:
+        if outcome.ok and self._after is not None:
+            self._after(self._run, row)
         bulk.mark(
             row.pk,
             status=status_of(outcome),

@@ -220,3 +220,19 @@ class BulkResult(models.Model):
     @property
     def status_colour(self) -> str:
         return BULK_COLOURS[BulkResultStatus(self.status)]
+
+
+class KeyInstallation(models.Model):
+    """A key DevFlow Pro put in a server's authorized_keys (so it can take it out again)."""
+
+    ssh_key = models.ForeignKey(SshKey, on_delete=models.CASCADE, related_name="installations")
+    server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="key_installations")
+    installed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ssh_key", "server"], name="keyinstall_key_server")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ssh_key} on {self.server}"

@@ -460,21 +460,23 @@ class FanOut:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[Any] | None = None
         self._cancelled = threading.Event()
-        self._report: Callable[[tuple[str, FanOutResult]], None] = lambda event: None
+        self._report: Callable[[tuple[str, FanOutResult | None]], None] = lambda event: None
 
     def run(self) -> list[FanOutResult]:
         """Run everywhere; `on_start`/`on_result` are called in this thread as servers go."""
         # The event loop gets a thread of its own (the caller may already run one); results
         # come back through a queue so callbacks may use the database and other blocking code.
-        events: queue.Queue[tuple[str, FanOutResult]] = queue.Queue()
+        events: queue.Queue[tuple[str, FanOutResult | None]] = queue.Queue()
         self._report = events.put
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fan-out") as pool:
             future = pool.submit(asyncio.run, self._run_all())
-            while not (future.done() and events.empty()):
-                try:
-                    event, item = events.get(timeout=0.05)
-                except queue.Empty:
-                    continue
+            # A marker after the last event, so the wait ends at once instead of on a timeout.
+            future.add_done_callback(lambda done: events.put(("done", None)))
+            while True:
+                event, item = events.get()
+                if event == "done":
+                    break
+                assert item is not None
                 if event == "start" and self.on_start is not None:
                     self.on_start(item.index, item.target)
                 elif event == "result" and self.on_result is not None:

@@ -37,7 +37,7 @@ class ActivityQuerySet(models.QuerySet["ActivityLog"]):
     def for_user(self, user: Any, action: str = "view") -> ActivityQuerySet:
         from devflow.accounts.choices import roles_allowed
 
-        if user is None or not user.is_authenticated:
+        if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         return self.filter(
             team__memberships__user=user, team__memberships__role__in=roles_allowed(action)

@@ -45,6 +45,7 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
                 "command": request.POST.get("command", ""),
                 "sudo": request.POST.get("sudo") == "on",
                 "service": request.POST.get("service", ""),
+                "key_id": request.POST.get("key_id", ""),
             },
             request=request,
             confirmed=request.POST.get("confirm") == "yes",

@@ -15,8 +15,10 @@ from devflow.accounts.choices import Action
 from devflow.core import audit
 from devflow.core.tenancy import can
 from devflow.servers import keys, services
+from devflow.servers.bulk import start_bulk_run
 from devflow.servers.forms import GenerateKeyForm, ImportKeyForm
-from devflow.servers.models import SshKey
+from devflow.servers.models import KeyInstallation, Server, SshKey
+from devflow.servers.rotation import start_rotation
 from devflow.servers.views.common import current_team, me
 
 EXPIRY_WARNING = timedelta(days=14)
@@ -93,6 +95,8 @@ def key_detail(request: HttpRequest, key_id: int) -> HttpResponse:
         {
             "key": key,
             "servers": key.servers.all(),
+            "installations": KeyInstallation.objects.filter(ssh_key=key).select_related("server"),
+            "team_servers": Server.objects.filter(team=key.team, is_local=False),
             "can_download": can(request.user, Action.ADMINISTER, key),
             "can_edit": can(request.user, Action.EDIT, key),
             "expiring": key.expires_at is not None
@@ -132,3 +136,42 @@ def key_delete(request: HttpRequest, key_id: int) -> HttpResponse:
         return redirect("servers:key_detail", key_id=key.pk)
     messages.success(request, f"Deleted the key {key.name}.")
     return redirect("servers:keys")
+
+
+@login_required
+@require_POST
+def key_rotate(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = _key(request, key_id, Action.EDIT)
+    try:
+        job = start_rotation(me(request), key, request=request)
+    except services.ServerError as error:
+        messages.error(request, str(error))
+        return redirect("servers:key_detail", key_id=key.pk)
+    messages.success(request, f"Rotating {key} (job #{job.pk}).")
+    return redirect("job_detail", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def key_deploy(request: HttpRequest, key_id: int) -> HttpResponse:
+    """Add (or remove) this key on the selected servers, as a bulk run."""
+    key = _key(request, key_id, Action.EDIT)
+    ids = [int(value) for value in request.POST.getlist("server") if value.isdigit()]
+    servers = list(
+        Server.objects.for_user(me(request), Action.EDIT).filter(team=key.team, pk__in=ids)
+    )
+    action = "remove_key" if request.POST.get("remove") else "deploy_key"
+    try:
+        run = start_bulk_run(
+            me(request),
+            key.team,
+            servers,
+            action,
+            {"key_id": key.pk},
+            request=request,
+            confirmed=True,
+        )
+    except services.ServerError as error:
+        messages.error(request, str(error))
+        return redirect("servers:key_detail", key_id=key.pk)
+    return redirect("servers:bulk_detail", run_id=run.pk)

@@ -56,6 +56,7 @@ def server_list(request: HttpRequest) -> HttpResponse:
             "can_deploy": can(request.user, Action.DEPLOY, team),
             "bulk_actions": BULK_ACTIONS.values(),
             "tags": Tag.objects.filter(team=team),
+            "ssh_keys": SshKey.objects.filter(team=team),
         },
     )
 
