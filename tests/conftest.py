@@ -12,11 +12,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import connection
 
 import tests.jobkinds  # noqa: F401  (registers the test job kinds in this process)
@@ -418,3 +420,20 @@ def home_keys_server(sshd_factory) -> Iterator[SshServer]:  # type: ignore[no-un
     subprocess.run(["chown", "-R", f"{name}:{name}", str(ssh_dir)], check=True)
     yield server
     subprocess.run(["userdel", "-r", name], capture_output=True)
+
+
+def run_async(scenario: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Run an async test scenario to its end."""
+    # A thread of its own: after the browser tests, Playwright's loop runs in this one.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def in_thread() -> None:
+        try:
+            async_to_sync(scenario)(*args)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(in_thread).result()

@@ -9,6 +9,7 @@ from django.test import TestCase
 
 from devflow.core.jobs import execute_job
 from devflow.core.models import Job, JobStatus
+from tests.conftest import run_async
 
 pytestmark = pytest.mark.django_db
 
@@ -103,9 +104,7 @@ async def connect(user, job_id: int) -> WebsocketCommunicator:  # type: ignore[n
 def test_the_log_websocket_streams_lines_to_team_members_only(alice, acme, charlie):
     job = Job.objects.create(team=acme, kind="tests.steps", params={"steps": 2})
     execute_job(job.pk)
-    from tests.servers.test_terminal import run
-
-    run(websocket_scenario, alice, charlie, job.pk)
+    run_async(websocket_scenario, alice, charlie, job.pk)
 
 
 async def websocket_scenario(alice, charlie, job_id: int) -> None:  # type: ignore[no-untyped-def]

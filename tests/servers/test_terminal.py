@@ -6,12 +6,11 @@ import dataclasses
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psutil
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
@@ -32,6 +31,7 @@ from devflow.servers.terminal import (
 )
 from devflow.transport.ssh import fingerprint
 from tests.conftest import PASSWORD, free_port
+from tests.conftest import run_async as run
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -96,22 +96,6 @@ class Screen:
 
     async def close(self) -> None:
         await self.communicator.disconnect()
-
-
-def run(scenario: Callable[..., Awaitable[None]], *args: Any) -> None:
-    # A thread of its own: after the browser tests, Playwright's loop runs in this one.
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connection
-
-    def in_thread() -> None:
-        try:
-            async_to_sync(scenario)(*args)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(in_thread).result()
 
 
 def member(team: Team, role: str, username: str) -> User:

@@ -28,8 +28,13 @@ def record(
     result: str = ActivityResult.SUCCESS,
     details: dict[str, Any] | None = None,
     target_label: str = "",
+    ip_address: str | None = None,
 ) -> ActivityLog:
-    """Append one activity row. `details` must never hold secret values."""
+    """Append one activity row. `details` must never hold secret values.
+
+    The address comes from `request`, or from `ip_address` where there is no HTTP request
+    (a WebSocket consumer).
+    """
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     return ActivityLog.objects.create(
@@ -42,7 +47,7 @@ def record(
         target_id=str(target.pk) if target is not None else "",
         target_label=(target_label or str(target))[:200] if target is not None else target_label,
         source=source,
-        ip_address=client_ip(request),
+        ip_address=client_ip(request) or ip_address,
         result=result,
         details=details or {},
     )

@@ -24,7 +24,6 @@ from urllib.parse import parse_qs
 import asyncssh
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.http import HttpRequest
 
 from devflow.accounts.choices import Action
 from devflow.core import audit
@@ -69,13 +68,9 @@ def term_size(value: Any, default: tuple[int, int] = DEFAULT_SIZE) -> tuple[int,
     return max(2, min(cols, MAX_COLS)), max(1, min(rows, MAX_ROWS))
 
 
-def request_for(scope: dict[str, Any]) -> HttpRequest:
-    """A stand-in request carrying the client's address, the one thing `audit.record` reads."""
-    request = HttpRequest()
+def client_address(scope: dict[str, Any]) -> str | None:
     client = scope.get("client")
-    if client:
-        request.META["REMOTE_ADDR"] = client[0]
-    return request
+    return client[0] if client else None
 
 
 @dataclass
@@ -319,6 +314,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             team=self.server.team,
             target=self.server,
             source=ActivitySource.WEB,
-            request=request_for(self.scope),
+            ip_address=client_address(self.scope),
             **fields,
         )
