@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -292,7 +293,11 @@ def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type
         check=True,
     )
 
-    def start(authorized_keys_file: str = "", username: str = "") -> SshServer:
+    def start(
+        authorized_keys_file: str = "",
+        username: str = "",
+        bind_mounts: dict[str, str] | None = None,
+    ) -> SshServer:
         # Outside pytest's 0700 temp tree: sshd reads authorized_keys as the user logging in.
         folder = Path(tempfile.mkdtemp(prefix="devflow-sshd-"))
         folder.chmod(0o755)
@@ -319,7 +324,17 @@ def sshd_factory(tmp_path_factory) -> Iterator[Callable[[], SshServer]]:  # type
             "SetEnv SHLVL=1\n"
         )
         subprocess.run([sshd, "-t", "-f", str(config)], check=True)
-        subprocess.run([sshd, "-f", str(config), "-E", str(folder / "sshd.log")], check=True)
+        daemon = [sshd, "-f", str(config), "-E", str(folder / "sshd.log")]
+        if bind_mounts:
+            # Its own mount namespace: this "server" sees its own disk at the same paths.
+            mounts = [
+                f"mkdir -p {shlex.quote(target)} && mount --bind {shlex.quote(source)} "
+                f"{shlex.quote(target)}"
+                for target, source in bind_mounts.items()
+            ]
+            script = " && ".join([*mounts, "exec " + shlex.join(daemon)])
+            daemon = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+        subprocess.run(daemon, check=True)
         pids.append(folder / "sshd.pid")
 
         def listening() -> bool:

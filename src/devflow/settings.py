@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "devflow.core",
     "devflow.accounts",
     "devflow.servers",
+    "devflow.projects",
+    "devflow.deployments",
 ]
 
 MIDDLEWARE = [

@@ -82,6 +82,14 @@ class JobKind:
         """Return the key this run must hold exclusively (e.g. "project:12"), or None."""
         return None
 
+    def lock_wait(self) -> float:
+        """How long to wait for the lock before failing; the time limit starts after it."""
+        return self.lock_wait_seconds
+
+    def waiting_for_lock(self, holder: str) -> None:
+        """Called once when the lock is busy and this run will wait for it."""
+        self.progress(0, f"Waiting for {holder} to finish")
+
     def run(self) -> dict[str, Any] | None:
         raise NotImplementedError
 
@@ -145,6 +153,7 @@ class JobRunner:
         self._stop_callbacks: list[Callable[[], None]] = []
         self._secrets: list[str] = []
         self._heartbeat_done = threading.Event()
+        self._deadline = time.monotonic() + job.timeout_seconds
 
     # Logging -----------------------------------------------------------
     def add_secret(self, secret: str) -> None:
@@ -220,13 +229,13 @@ class JobRunner:
     def _heartbeat_loop(self) -> None:
         """Every 0.5 s flush the log; every second look for a cancel; beat every interval."""
         interval = settings.DEVFLOW_JOB_HEARTBEAT_SECONDS
-        deadline = time.monotonic() + self.job.timeout_seconds
+        self.restart_deadline()
         last_beat = last_check = time.monotonic()
         try:
             while not self._heartbeat_done.wait(0.5):
                 now = time.monotonic()
                 try:
-                    if now >= deadline:
+                    if now >= self._deadline:
                         self.request_stop(JobTimedOut)
                     if now - last_beat >= interval:
                         last_beat = now
@@ -240,6 +249,10 @@ class JobRunner:
                     logger.exception("heartbeat of job %s failed", self.job.pk)
         finally:
             connection.close()
+
+    def restart_deadline(self) -> None:
+        """Start the hard time limit now (after waiting for a lock, say)."""
+        self._deadline = time.monotonic() + self.job.timeout_seconds
 
     def _beat(self) -> None:
         Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(
@@ -270,6 +283,30 @@ class JobRunner:
         self.log(traceback.format_exc(), LogStream.STDERR)
         return JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
 
+    def _take_lock(self, kind: JobKind, lock_key: str) -> None:
+        lease = settings.DEVFLOW_JOB_STALE_SECONDS * 2
+        holder = f"job #{self.job.pk}"
+        try:
+            locking.acquire(lock_key, holder=holder, job=self.job, lease_seconds=lease)
+            return
+        except locking.LockBusy as busy:
+            wait = kind.lock_wait()
+            if wait <= 0:
+                raise JobError(f"Cannot start: {busy}.") from None
+            kind.waiting_for_lock(busy.holder)
+            self.log(f"Waiting for {busy.holder} to release {lock_key}.")
+        deadline = time.monotonic() + wait
+        while True:
+            self.check_stop()
+            try:
+                locking.acquire(lock_key, holder=holder, job=self.job, lease_seconds=lease)
+                break
+            except locking.LockBusy as busy:
+                if time.monotonic() >= deadline:
+                    raise JobError(f"Cannot start: {busy} (waited {wait:g} s).") from None
+                time.sleep(0.25)
+        self.restart_deadline()
+
     def run(self) -> None:
         job = self.job
         heartbeat = threading.Thread(target=self._heartbeat_loop, name=f"job-{job.pk}-heartbeat")
@@ -282,16 +319,7 @@ class JobRunner:
             kind = self.kind_class(job, self)
             lock_key = kind.lock_key()
             if lock_key:
-                try:
-                    locking.acquire(
-                        lock_key,
-                        holder=f"job #{job.pk}",
-                        job=job,
-                        lease_seconds=settings.DEVFLOW_JOB_STALE_SECONDS * 2,
-                        wait_seconds=kind.lock_wait_seconds,
-                    )
-                except locking.LockBusy as busy:
-                    raise JobError(f"Cannot start: {busy}.") from None
+                self._take_lock(kind, lock_key)
             self.log(f"Started {self.kind_class.label or job.kind} on {job.worker}.")
             result = kind.run()
             self.check_stop()
@@ -353,6 +381,7 @@ def enqueue(
     trigger: str = JobTrigger.WEB,
     target: Any = None,
     params: dict[str, Any] | None = None,
+    timeout_seconds: int | None = None,
 ) -> Job:
     """Write a queued job row and send it to the queue once the transaction commits."""
     kind_class = JOB_KINDS.get(kind)
@@ -369,7 +398,7 @@ def enqueue(
         target_id=str(target.pk) if target is not None else "",
         target_label=str(target)[:200] if target is not None else "",
         params=params or {},
-        timeout_seconds=kind_class.timeout_seconds,
+        timeout_seconds=timeout_seconds or kind_class.timeout_seconds,
     )
     transaction.on_commit(lambda: send_to_queue(job))
     return job
