@@ -8,6 +8,7 @@ status and releases its locks. The Celery task is a one-line wrapper.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -131,6 +132,14 @@ class JobKind:
         self._runner.add_secret(secret)
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -178,6 +187,8 @@ class JobRunner:
                     )
                 )
                 self._next_seq += 1
+        if _in_event_loop():
+            return  # an SSH callback: no database calls here; the heartbeat thread flushes
         if (
             len(self._buffer) >= self.flush_every_lines
             or time.monotonic() - self._last_flush >= self.flush_every_seconds

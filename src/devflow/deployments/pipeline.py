@@ -402,8 +402,20 @@ class Pipeline:
                             timeout=self.timeout,
                         )
                         self.log(host, f"(restart) {hook['run']}: {result.summary()}")
+                    self._recheck_health(host, session)
             except (TransportError, server_services.ServerError) as error:
                 self.log(host, f"Could not run post-deploy hooks again: {error}", LogStream.STDERR)
+
+    def _recheck_health(self, host: Host, session: Session) -> None:
+        url = self.snapshot.get("health_check_url", "")
+        if not url:
+            return
+        tries = int(self.snapshot.get("health_check_retries", 5))
+        result = session.run(remote.health_check(url, tries), timeout=tries * 12 + 10)
+        state = "healthy again" if result.ok else "STILL UNHEALTHY"
+        self.log(
+            host, f"After the re-point {url} is {state} ({self._marker(result.stdout, 'health')})."
+        )
 
 
 class _Step:

@@ -18,9 +18,13 @@ MARK = "devflow:"
 GIT_ENV = (
     "export GIT_TERMINAL_PROMPT=0 GIT_ALLOW_PROTOCOL=file:git:http:https:ssh "
     "GIT_ASKPASS=/bin/false SSH_ASKPASS=/bin/false; "
-    'if [ -n "$DEVFLOW_KEY" ]; then export GIT_SSH_COMMAND="ssh -i $DEVFLOW_KEY '
-    '-o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new"; '
-    'else export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"; fi; '
+    'mkdir -p "$base/.devflow"; '
+    # The deploy path is validated to plain characters, so it is safe inside this string.
+    'ssh_opts="-o BatchMode=yes -o StrictHostKeyChecking=accept-new '
+    '-o UserKnownHostsFile=$base/.devflow/known_hosts"; '
+    'if [ -n "$DEVFLOW_KEY" ]; then '
+    'export GIT_SSH_COMMAND="ssh -i $DEVFLOW_KEY -o IdentitiesOnly=yes $ssh_opts"; '
+    'else export GIT_SSH_COMMAND="ssh $ssh_opts"; fi; '
 )
 
 _FETCH = (

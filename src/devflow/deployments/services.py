@@ -122,6 +122,8 @@ def request_deployment(
     request: HttpRequest | None = None,
 ) -> Deployment:
     """Queue a deployment of the environment's branch (or of one pinned commit)."""
+    environment.refresh_from_db()  # the snapshot must hold what is saved now
+    environment.project.refresh_from_db()
     project = environment.project
     sha = project_services.checked(validation.validate_commit_sha, commit_sha) if commit_sha else ""
     snapshot = pipeline_snapshot(project, environment)

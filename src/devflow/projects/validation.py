@@ -37,14 +37,14 @@ def validate_repository_url(url: str) -> str:
     url = url.strip()
     if not url:
         raise ValidationError("Enter the repository's URL or path.")
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise ValidationError("A repository URL cannot contain spaces or control characters.")
-    if url.startswith("-"):
-        raise ValidationError("A repository URL cannot start with '-' (git would read an option).")
     if "::" in url or url.lower().startswith(("ext:", "fd:")):
         raise ValidationError(
             "Remote helper URLs such as ext:: are refused: they run commands on the server."
         )
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise ValidationError("A repository URL cannot contain spaces or control characters.")
+    if url.startswith("-"):
+        raise ValidationError("A repository URL cannot start with '-' (git would read an option).")
     if url.startswith(("https://", "http://", "ssh://")):
         parts = urlsplit(url)
         if not parts.hostname:
@@ -112,7 +112,9 @@ def validate_deploy_path(path: str) -> str:
 
 
 def validate_shared_path(path: str) -> str:
-    path = path.strip().strip("/")
+    path = path.strip().rstrip("/")
+    if path.startswith("/"):
+        raise ValidationError(f"Shared path {path!r} must be relative to the deploy folder.")
     if not path or not _SAFE_PATH.match(path) or path.startswith("-"):
         raise ValidationError(
             f"Shared path {path!r}: use a relative path of letters, digits and . _ ~ / + @ -."
