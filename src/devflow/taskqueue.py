@@ -7,7 +7,10 @@ import os
 from celery import Celery
 from celery.signals import worker_ready
 
+from devflow.broker import install as install_atomic_filesystem_broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "devflow.settings")
+install_atomic_filesystem_broker()
 
 app = Celery("devflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")

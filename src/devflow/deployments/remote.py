@@ -68,8 +68,9 @@ def fetch(
 _PREPARE = (
     "set -e; umask 022; base=$1; name=$2; sha=$3; env=$4; shift 4; "
     'rel="$base/releases/$name"; rm -rf "$rel"; mkdir -p "$rel"; '
-    'git -C "$base/repo" archive --format=tar "$sha" > "$rel.tar"; '
-    'tar -x -f "$rel.tar" -C "$rel"; rm -f "$rel.tar"; '
+    # No pipefail in sh: a failed `git archive` leaves a marker file that fails the step.
+    '{ git -C "$base/repo" archive --format=tar "$sha" || : > "$rel.failed"; } | tar -x -C "$rel"; '
+    '[ ! -e "$rel.failed" ] || { rm -f "$rel.failed"; echo "git archive failed" >&2; exit 6; }; '
     'printf "%s\\n" "$sha" > "$rel/REVISION"; '
     'for p in "$@"; do '
     '  if [ ! -e "$base/shared/$p" ]; then mkdir -p "$(dirname "$base/shared/$p")"; '
@@ -151,7 +152,7 @@ def purge(base: str, keep: list[str]) -> Command:
 
 def remove_release(base: str, name: str) -> Command:
     return Command.script(
-        'rm -rf -- "$1/releases/$2" "$1/releases/$2.tar" "$1/current.devflow-$2"', base, name,
+        'rm -rf -- "$1/releases/$2" "$1/releases/$2.failed" "$1/current.devflow-$2"', base, name,
         label=f"remove release {name}",
     )  # fmt: skip
 
