@@ -16,6 +16,7 @@ from devflow.projects import services as project_services
 from devflow.projects.models import Project
 from devflow.servers.models import Server
 from tests.servers.conftest import client_key, make_server  # noqa: F401  (fixtures)
+from tests.services.test_celery_workers import broker  # noqa: F401  (fixture)
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Dana Developer",

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from devflow.core import locking
-from devflow.core.jobs import request_cancel
+from devflow.core.jobs import request_cancel, wake_waiters
 from devflow.core.models import Job, JobStatus, Lock
+from devflow.core.scheduler import wake_stranded_waiters
 from devflow.deployments import services
 from devflow.deployments.models import Release, ReleaseStatus
 from devflow.projects.models import Project
@@ -156,27 +156,50 @@ def test_cancel_during_the_build_keeps_the_live_release(live_site, alice) -> Non
     assert not Lock.objects.exists()
 
 
-def test_a_second_request_fails_or_waits_as_its_caller_chooses(live_site, alice) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_request_fails_or_waits_as_its_caller_chooses(
+    live_site, alice, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     repo, project, environment, _ = live_site
     repo.commit({"index.html": "v2\n"}, "Second")
     first = services.request_deployment(alice, environment)  # queued, not finished
     with pytest.raises(ProjectError, match=f"Deployment #{first.pk} of Site is queued"):
         services.request_deployment(alice, environment, if_busy="fail")
     waiting = services.request_deployment(alice, environment, if_busy="wait")
-    # Someone (the first deployment) holds the project lock while the second one starts.
+    # The first deployment holds the project lock when the second one is picked up.
     held = Job.objects.get(pk=first.job.pk)
     locking.acquire(project.lock_key, holder=f"job #{held.pk}", job=held, lease_seconds=60)
-    runner = threading.Thread(target=run_deployment, args=(waiting,))
-    runner.start()
-    wait_for(
-        lambda: "Waiting for job" in Job.objects.get(pk=waiting.job.pk).progress_message,
-        20,
-        "waiting",
-    )
-    time.sleep(0.5)
-    assert Job.objects.get(pk=waiting.job.pk).status == JobStatus.RUNNING
-    locking.release_for_job(held)
-    runner.join(60)
-    waiting.job.refresh_from_db()
+    run_deployment(waiting)
+    job = Job.objects.get(pk=waiting.job.pk)
+    # Held in the queue, out of any worker, and the page can say why.
+    assert job.status == JobStatus.QUEUED and job.waiting_for == project.lock_key
+    assert job.progress_message == f"Waiting for job #{held.pk} to finish"
+    assert "Waiting in the queue" in log_of(waiting)
+    assert not wake_stranded_waiters()  # the lock is still held
+    sent: list[int] = []
+    monkeypatch.setattr("devflow.core.jobs.send_to_queue", lambda job: sent.append(job.pk))
+    assert wake_waiters(locking.release_for_job(held)) == [waiting.job.pk]
+    assert sent == [waiting.job.pk]
+    waiting = run_deployment(waiting)
     assert waiting.job.status == JobStatus.SUCCEEDED, log_of(waiting)
     assert Release.objects.get(name=waiting.release_name).status == ReleaseStatus.ACTIVE
+    # The log reads as one story: waited, then ran.
+    log = log_of(waiting)
+    assert log.index("Waiting in the queue") < log.index("Fetch repository")
+
+
+def test_a_held_job_whose_lock_holder_died_is_woken_by_the_scheduler(
+    live_site, alice, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    repo, project, environment, _ = live_site
+    repo.commit({"index.html": "v2\n"}, "Second")
+    stuck = services.request_deployment(alice, environment)
+    Job.objects.filter(pk=stuck.job.pk).update(status=JobStatus.RUNNING)
+    locking.acquire(project.lock_key, holder="job #x", job=stuck.job, lease_seconds=60)
+    waiting = run_deployment(services.request_deployment(alice, environment, if_busy="wait"))
+    assert waiting.job.status == JobStatus.QUEUED
+    sent: list[int] = []
+    monkeypatch.setattr("devflow.core.jobs.send_to_queue", lambda job: sent.append(job.pk))
+    Lock.objects.all().delete()  # as the reaper does, in its own transaction
+    assert wake_stranded_waiters() == [waiting.job.pk]
+    assert wake_stranded_waiters() == []  # exactly once
+    assert sent == [waiting.job.pk]

@@ -16,7 +16,7 @@ from devflow.deployments.models import Release, ReleaseStatus
 from devflow.projects.models import Project
 from tests.conftest import wait_for
 from tests.deployments.conftest import current_of, log_of, run_deployment
-from tests.services.test_celery_workers import broker, wait_for_status  # noqa: F401
+from tests.services.test_celery_workers import wait_for_status
 
 MOUNT = "/srv/devflow-lockstep-test"
 
@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_deploy_is_reaped_and_the_site_stays_up(
     local_server,
     make_project,
     alice,
-    settings,  # noqa: F811
+    settings,
 ) -> None:  # type: ignore[no-untyped-def]
     settings.DEVFLOW_JOB_STALE_SECONDS = 3
     repo = git_repo("site")
@@ -155,3 +155,34 @@ def test_a_worker_killed_mid_deploy_is_reaped_and_the_site_stays_up(
     assert Release.objects.get(name=second.release_name).status == ReleaseStatus.FAILED
     releases = sorted(p.name for p in (Path(environment.deploy_path) / "releases").iterdir())
     assert releases == sorted([first.release_name, third.release_name])
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_a_waiting_deployment_starts_when_the_running_one_ends(
+    broker,
+    start_worker,
+    git_repo,
+    local_server,
+    make_project,
+    alice,
+) -> None:  # type: ignore[no-untyped-def]
+    repo = git_repo("site")
+    project = make_project(repo, [local_server])
+    Project.objects.filter(pk=project.pk).update(build_commands=[{"run": "sleep 2", "once": False}])
+    environment = project.environments.get()
+    worker = start_worker(redis=broker)
+    with transaction.atomic():
+        first = services.request_deployment(alice, environment)
+    wait_for_status(first.job, {JobStatus.RUNNING}, worker)
+    repo.commit({"index.html": "v2\n"}, "Second")
+    with transaction.atomic():
+        second = services.request_deployment(alice, environment, if_busy="wait")
+    for deployment in (first, second):
+        wait_for_status(deployment.job, set(JobStatus.finished()), worker)
+        deployment.refresh_from_db()
+        assert deployment.job.status == JobStatus.SUCCEEDED, log_of(deployment)
+    assert "Waiting in the queue" in log_of(second)
+    assert second.job.started_at >= first.job.finished_at
+    assert current_of(environment.deploy_path) == second.release_name

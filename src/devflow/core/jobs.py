@@ -45,6 +45,15 @@ class JobError(Exception):
     """A failure the user should read as-is (no traceback in the log)."""
 
 
+class JobDeferred(Exception):
+    """The lock is busy and the kind waits: the job goes back to the queue, held."""
+
+    def __init__(self, lock_key: str, holder: str) -> None:
+        super().__init__(lock_key)
+        self.lock_key = lock_key
+        self.holder = holder
+
+
 def register(kind: type[JobKind]) -> type[JobKind]:
     """Register a job kind under its `name`."""
     if not kind.name:
@@ -59,7 +68,9 @@ class JobKind:
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
     timeout_seconds: ClassVar[int] = 3600
-    lock_wait_seconds: ClassVar[float] = 0
+    # When the lock is busy: False fails the run, True puts it back in the queue, out of
+    # any worker, until the holder releases the lock (no thread is tied up waiting).
+    wait_for_lock: ClassVar[bool] = False
 
     def __init__(self, job: Job, runner: JobRunner) -> None:
         self.job = job
@@ -83,13 +94,8 @@ class JobKind:
         """Return the key this run must hold exclusively (e.g. "project:12"), or None."""
         return None
 
-    def lock_wait(self) -> float:
-        """How long to wait for the lock before failing; the time limit starts after it."""
-        return self.lock_wait_seconds
-
-    def waiting_for_lock(self, holder: str) -> None:
-        """Called once when the lock is busy and this run will wait for it."""
-        self.progress(0, f"Waiting for {holder} to finish")
+    def waits_for_lock(self) -> bool:
+        return self.wait_for_lock
 
     def run(self) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -295,28 +301,32 @@ class JobRunner:
         return JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
 
     def _take_lock(self, kind: JobKind, lock_key: str) -> None:
-        lease = settings.DEVFLOW_JOB_STALE_SECONDS * 2
-        holder = f"job #{self.job.pk}"
         try:
-            locking.acquire(lock_key, holder=holder, job=self.job, lease_seconds=lease)
-            return
+            locking.acquire(
+                lock_key,
+                holder=f"job #{self.job.pk}",
+                job=self.job,
+                lease_seconds=settings.DEVFLOW_JOB_STALE_SECONDS * 2,
+            )
         except locking.LockBusy as busy:
-            wait = kind.lock_wait()
-            if wait <= 0:
+            if not kind.waits_for_lock():
                 raise JobError(f"Cannot start: {busy}.") from None
-            kind.waiting_for_lock(busy.holder)
-            self.log(f"Waiting for {busy.holder} to release {lock_key}.")
-        deadline = time.monotonic() + wait
-        while True:
-            self.check_stop()
-            try:
-                locking.acquire(lock_key, holder=holder, job=self.job, lease_seconds=lease)
-                break
-            except locking.LockBusy as busy:
-                if time.monotonic() >= deadline:
-                    raise JobError(f"Cannot start: {busy} (waited {wait:g} s).") from None
-                time.sleep(0.25)
-        self.restart_deadline()
+            raise JobDeferred(lock_key, busy.holder) from None
+
+    def _defer(self, deferred: JobDeferred) -> None:
+        """Put the job back in the queue, held until `deferred.lock_key` is released."""
+        self.log(f"Waiting in the queue: {deferred.holder} holds {deferred.lock_key}.")
+        self.flush()
+        Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.QUEUED,
+            waiting_for=deferred.lock_key,
+            worker="",
+            started_at=None,
+            heartbeat_at=None,
+            progress_message=f"Waiting for {deferred.holder} to finish"[:200],
+        )
+        if not locking.is_held(deferred.lock_key):
+            wake_waiters([deferred.lock_key])  # released while we were deferring
 
     def run(self) -> None:
         job = self.job
@@ -326,6 +336,7 @@ class JobRunner:
         status: str = JobStatus.SUCCEEDED
         error, result = "", None
         kind: JobKind | None = None
+        deferred: JobDeferred | None = None
         try:
             kind = self.kind_class(job, self)
             lock_key = kind.lock_key()
@@ -334,6 +345,8 @@ class JobRunner:
             self.log(f"Started {self.kind_class.label or job.kind} on {job.worker}.")
             result = kind.run()
             self.check_stop()
+        except JobDeferred as wait:
+            deferred = wait
         except Exception as exc:
             status, error = self._outcome(exc)
         finally:
@@ -341,6 +354,9 @@ class JobRunner:
                 kind.finish()
             self._heartbeat_done.set()
             heartbeat.join(timeout=5)
+        if deferred is not None:
+            self._defer(deferred)
+            return
         if error:
             self.log(error, LogStream.STDERR)
         self.log(f"Finished: {JobStatus(status).label}.")
@@ -355,9 +371,10 @@ class JobRunner:
             final["progress"] = 100
         with transaction.atomic():  # the final status and the freed locks appear together
             finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**final)
-            locking.release_for_job(job)
+            released = locking.release_for_job(job)
         if finished == 0:
             logger.warning("job %s was finished by someone else (reaper?)", job.pk)
+        wake_waiters(released)
 
 
 def execute_job(job_id: int) -> str:
@@ -382,6 +399,22 @@ def execute_job(job_id: int) -> str:
         return JobStatus.FAILED
     JobRunner(job, kind_class).run()
     return Job.objects.values_list("status", flat=True).get(pk=job_id)
+
+
+def wake_waiters(lock_keys: list[str]) -> list[int]:
+    """Send the oldest job held for each freed lock back to the workers; return their ids."""
+    woken = []
+    for key in lock_keys:
+        waiting = (
+            Job.objects.filter(status=JobStatus.QUEUED, waiting_for=key)
+            .order_by("created_at", "id")
+            .first()
+        )
+        # The conditional update makes the wake-up exclusive (two releasers, two schedulers).
+        if waiting and Job.objects.filter(pk=waiting.pk, waiting_for=key).update(waiting_for=""):
+            send_to_queue(waiting)
+            woken.append(waiting.pk)
+    return woken
 
 
 def enqueue(

@@ -70,6 +70,13 @@ def release(key: str, *, holder: str) -> bool:
     return deleted > 0
 
 
-def release_for_job(job: Job | int) -> int:
-    deleted, _ = Lock.objects.filter(holder_job=job).delete()
-    return deleted
+def release_for_job(job: Job | int) -> list[str]:
+    """Release every lock `job` holds; return their keys."""
+    locks = Lock.objects.filter(holder_job=job)
+    keys = list(locks.values_list("key", flat=True))
+    locks.delete()
+    return keys
+
+
+def is_held(key: str) -> bool:
+    return Lock.objects.filter(key=key, expires_at__gte=timezone.now()).exists()

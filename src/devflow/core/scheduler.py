@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from devflow.core import locking
-from devflow.core.jobs import enqueue
+from devflow.core.jobs import enqueue, wake_waiters
 from devflow.core.models import Job, JobLogLine, JobStatus, JobTrigger, Lock, ScheduledJob
 from devflow.core.models.jobs import LogStream
 
@@ -143,11 +143,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def wake_stranded_waiters() -> list[int]:
+    """Held jobs whose lock is free (its holder was reaped, say) go back to the workers."""
+    keys = set(
+        Job.objects.filter(status=JobStatus.QUEUED)
+        .exclude(waiting_for="")
+        .values_list("waiting_for", flat=True)
+    )
+    free = [key for key in sorted(keys) if not locking.is_held(key)]
+    return wake_waiters(free)
+
+
 def tick() -> dict[str, list[int]]:
-    """One scheduler tick: claim due schedules, reap stale jobs."""
+    """One scheduler tick: claim due schedules, reap stale jobs, wake held jobs."""
     jobs = claim_due_schedules()
     reaped = reap_stale_jobs()
     forgotten = fail_forgotten_queued_jobs()
+    wake_stranded_waiters()
     for hook in TICK_HOOKS:
         try:
             hook(timezone.now())

@@ -36,9 +36,9 @@ class DeployJob(JobKind):
     def lock_key(self) -> str | None:
         return f"project:{self.params.get('project_id')}"
 
-    def lock_wait(self) -> float:
-        # "wait": queue behind the running deployment, for at most one deployment's cap.
-        return float(self.job.timeout_seconds) if self.params.get("if_busy") == "wait" else 0.0
+    def waits_for_lock(self) -> bool:
+        # "wait": held in the queue behind the running deployment; "fail": refused.
+        return self.params.get("if_busy") == "wait"
 
     def run(self) -> dict[str, Any]:
         deployment = self.deployment

@@ -22,7 +22,7 @@ class RefreshCommits(JobKind):
     name = "projects.refresh_commits"
     label = "Refresh commits"
     timeout_seconds = 300
-    lock_wait_seconds = 120  # shares the mirror with deployments
+    wait_for_lock = True  # shares the mirror with deployments
 
     def lock_key(self) -> str | None:
         return f"project:{self.environment.project_id}"

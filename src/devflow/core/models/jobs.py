@@ -74,6 +74,8 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     log_line_count = models.PositiveIntegerField(default=0)
+    # A queued job held back until this lock is free (see JobKind.wait_for_lock).
+    waiting_for = models.CharField(max_length=100, blank=True, default="")
 
     objects = JobQuerySet.as_manager()
 
