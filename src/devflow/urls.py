@@ -7,5 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("devflow.accounts.urls")),
     path("servers/", include("devflow.servers.urls")),
+    path("projects/", include("devflow.projects.urls")),
+    path("deployments/", include("devflow.deployments.urls")),
     path("", include("devflow.core.urls")),
 ]

@@ -23,24 +23,26 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     team = request.team  # type: ignore[attr-defined]
     jobs = Job.objects.for_user(request.user).filter(team=team).select_related("actor")[:10]
     activity = ActivityLog.objects.filter(team=team).select_related("actor")[:10] if team else []
+    from devflow.deployments.models import Deployment
     from devflow.servers.models import Server
 
     servers = Server.objects.filter(team=team).order_by("-status", "name")[:8] if team else []
+    deployments = (
+        Deployment.objects.for_user(request.user)
+        .filter(team=team)
+        .select_related("project", "environment", "job")[:6]
+    )
     return render(
         request,
         "core/dashboard.html",
-        {"jobs": jobs, "activity": activity, "servers": servers},
+        {"jobs": jobs, "activity": activity, "servers": servers, "deployments": deployments},
     )
 
 
 @login_required
 def section_pending(request: HttpRequest, section: str) -> HttpResponse:
-    """Servers, projects, deployments and monitoring pages before those parts exist."""
-    titles = {
-        "projects": "Projects",
-        "deployments": "Deployments",
-        "monitoring": "Monitoring",
-    }
+    """Pages of the parts that do not exist yet (monitoring)."""
+    titles = {"monitoring": "Monitoring"}
     if section not in titles:
         raise Http404
     return render(request, "core/section_pending.html", {"section": titles[section]})
