@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client, TestCase
 
 from devflow.core.jobs import execute_job
 from devflow.deployments.models import Deployment
 from devflow.projects import services as project_services
-from devflow.projects.models import Project
+from devflow.projects.models import Environment, Project
 from devflow.servers.models import Server
 from tests.servers.conftest import client_key, make_server  # noqa: F401  (fixtures)
 from tests.services.test_celery_workers import broker  # noqa: F401  (fixture)
@@ -111,6 +112,29 @@ def make_project(acme, alice, tmp_path):  # type: ignore[no-untyped-def]
 def no_queue(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Queue jobs as rows only; tests run them here with `run_deployment`."""
     monkeypatch.setattr("devflow.core.jobs.send_to_queue", lambda job: None)
+
+
+@pytest.fixture
+def web1(acme) -> Server:  # type: ignore[no-untyped-def]
+    return Server.objects.create(team=acme, name="web-1", host="10.0.0.5")
+
+
+@pytest.fixture
+def production(shop) -> Environment:  # type: ignore[no-untyped-def]
+    return shop.environments.get()
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+def post(client, path: str, data: dict | None = None):  # type: ignore[no-untyped-def]
+    """POST as a browser would (following the redirect), running on-commit callbacks."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(path, data or {}, follow=True)
 
 
 def run_deployment(deployment: Deployment) -> Deployment:

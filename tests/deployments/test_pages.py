@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test import Client, TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -22,15 +21,9 @@ from devflow.deployments.models import (
 )
 from devflow.projects import services as project_services
 from devflow.projects.models import Environment, Project
-from devflow.servers.models import Server
-from tests.deployments.conftest import log_of, run_deployment
+from tests.deployments.conftest import log_of, post, run_deployment
 
 pytestmark = pytest.mark.usefixtures("no_queue")
-
-
-@pytest.fixture
-def web1(acme) -> Server:  # type: ignore[no-untyped-def]
-    return Server.objects.create(team=acme, name="web-1", host="10.0.0.5")
 
 
 @pytest.fixture
@@ -43,23 +36,6 @@ def shop(alice, acme, web1) -> Project:  # type: ignore[no-untyped-def]
         ),
         project_services.EnvironmentData(servers=[web1], deploy_path="/var/www/shop"),
     )
-
-
-@pytest.fixture
-def production(shop) -> Environment:  # type: ignore[no-untyped-def]
-    return shop.environments.get()
-
-
-@pytest.fixture
-def bob_client(bob) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
-def post(client, path: str, data: dict | None = None):  # type: ignore[no-untyped-def]
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return client.post(path, data or {}, follow=True)
 
 
 def finished(

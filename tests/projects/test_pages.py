@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.test import Client, TestCase
 from django.test.utils import CaptureQueriesContext
 
 from devflow.accounts.models import Membership
@@ -13,16 +12,11 @@ from devflow.deployments import services as deploy_services
 from devflow.deployments.models import Deployment
 from devflow.projects import services
 from devflow.projects.models import Environment, Project, ProjectTemplate, Variable
-from devflow.servers.models import Server
+from tests.deployments.conftest import post
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_queue")]
 
 SECRET = "s3cret-Value-that-must-never-show"
-
-
-@pytest.fixture
-def web1(acme) -> Server:  # type: ignore[no-untyped-def]
-    return Server.objects.create(team=acme, name="web-1", host="10.0.0.5")
 
 
 @pytest.fixture
@@ -35,23 +29,6 @@ def shop(alice, acme, web1) -> Project:  # type: ignore[no-untyped-def]
         ),
         services.EnvironmentData(servers=[web1], deploy_path="/var/www/shop"),
     )
-
-
-@pytest.fixture
-def production(shop) -> Environment:  # type: ignore[no-untyped-def]
-    return shop.environments.get()
-
-
-@pytest.fixture
-def bob_client(bob) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
-def post(client, path: str, data: dict | None = None):  # type: ignore[no-untyped-def]
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return client.post(path, data or {}, follow=True)
 
 
 def settings_data(project: Project, **changes: object) -> dict[str, object]:

@@ -34,16 +34,23 @@ _SOURCES = {
 }
 
 
+def _where(environment: Environment) -> dict[str, Any]:
+    """Where a deployment acts: always today's environment, even when rebuilding the past."""
+    return {
+        "deploy_path": environment.deploy_path,
+        "health_check_url": environment.health_check_url,
+        "server_ids": list(environment.servers.order_by("name", "id").values_list("pk", flat=True)),
+    }
+
+
 def pipeline_snapshot(project: Project, environment: Environment) -> dict[str, Any]:
     """Everything the pipeline needs, frozen at request time (except the encrypted env)."""
     return {
         **project.pipeline(),
+        **_where(environment),
         "repository_url": project.repository_url,
         "deploy_key_id": project.deploy_key_id,
         "branch": environment.branch,
-        "deploy_path": environment.deploy_path,
-        "health_check_url": environment.health_check_url,
-        "server_ids": list(environment.servers.order_by("name", "id").values_list("pk", flat=True)),
         "keep_releases": project.keep_releases,
         "command_timeout_seconds": project.command_timeout_seconds,
         "health_check_retries": project.health_check_retries,
@@ -157,13 +164,7 @@ def request_rollback(
         raise ProjectError(f"Release {release.name} never went live; it cannot be rolled back to.")
     source = release.deployment
     environment = release.environment
-    snapshot = {
-        **source.pipeline_snapshot,
-        # Where to act is today's environment; what to run is the release's own snapshot.
-        "deploy_path": environment.deploy_path,
-        "health_check_url": environment.health_check_url,
-        "server_ids": list(environment.servers.order_by("name", "id").values_list("pk", flat=True)),
-    }
+    snapshot = {**source.pipeline_snapshot, **_where(environment)}
     deployment = Deployment(
         trigger=DeployTrigger.ROLLBACK,
         branch=source.branch,
@@ -196,9 +197,7 @@ def request_redeploy(
     environment = previous.environment
     snapshot = {
         **previous.pipeline_snapshot,
-        "deploy_path": environment.deploy_path,
-        "health_check_url": environment.health_check_url,
-        "server_ids": list(environment.servers.order_by("name", "id").values_list("pk", flat=True)),
+        **_where(environment),
         "requested_sha": previous.commit_sha,
     }
     deployment = Deployment(
