@@ -469,3 +469,14 @@ def test_deleting_a_project_is_for_owners_and_waits_for_deployments(
     done = post(alice_client, f"/projects/{shop.pk}/delete/")
     assert "Deleted the project Shop." in done.content.decode()
     assert not Project.objects.exists()
+
+
+def test_opening_the_project_page_refreshes_stale_commits_once(alice_client, shop) -> None:  # type: ignore[no-untyped-def]
+    page = f"/projects/{shop.pk}/"
+    assert alice_client.get(page).status_code == 200
+    assert alice_client.get(page).status_code == 200
+    refreshes = Job.objects.filter(kind="projects.refresh_commits")
+    assert refreshes.count() == 1  # the second view finds it in flight
+    refreshes.update(status=JobStatus.SUCCEEDED)
+    assert alice_client.get(page).status_code == 200
+    assert refreshes.count() == 1  # one ran a moment ago: not again for a few minutes

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 from dotenv.parser import parse_stream
 
 from devflow.core import audit
 from devflow.core.jobs import enqueue
-from devflow.core.models import ActivitySource, Job, JobTrigger
+from devflow.core.models import ActivitySource, Job, JobStatus, JobTrigger
 from devflow.projects import validation
 from devflow.projects.frameworks import FRAMEWORKS
 from devflow.projects.models import Environment, Project, ProjectTemplate, Variable
@@ -421,3 +424,21 @@ def refresh_commits(
         trigger=trigger_of(source),
         params={"environment_id": environment.pk},
     )
+
+
+COMMITS_STALE_AFTER = timedelta(minutes=5)
+
+
+def refresh_commits_if_stale(actor: Any, environment: Environment) -> Job | None:
+    """Queue a refresh when the cached commits are older than a few minutes (page views)."""
+    fresh_since = timezone.now() - COMMITS_STALE_AFTER
+    if environment.commits_refreshed_at and environment.commits_refreshed_at > fresh_since:
+        return None
+    in_flight = Job.objects.filter(
+        team=environment.project.team,
+        kind="projects.refresh_commits",
+        params__environment_id=environment.pk,
+    ).filter(Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]) | Q(created_at__gt=fresh_since))
+    if in_flight.exists() or not environment.servers.exists():
+        return None  # one is running, or one ran lately (and failed: its error is shown)
+    return refresh_commits(actor, environment)

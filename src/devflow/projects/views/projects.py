@@ -215,6 +215,7 @@ def _environment_context(request: HttpRequest, environment: Environment) -> dict
     for schedule in schedules + past_schedules:
         # Naive on purpose: templates show aware times in UTC, this is wall-clock time in its zone.
         schedule.local = local_run_at(schedule).replace(tzinfo=None)  # type: ignore[attr-defined]
+    services.refresh_commits_if_stale(request.user, environment)
     refreshing = Job.objects.filter(
         team=environment.project.team,
         kind="projects.refresh_commits",
