@@ -121,3 +121,30 @@ async def websocket_scenario(alice, charlie, job_id: int) -> None:  # type: igno
     theirs = await connect(charlie, job.pk)
     connected, code = await theirs.connect()
     assert not connected and code == 4404
+
+
+def test_a_deployer_opening_project_settings_gets_the_friendly_403(client, bob, acme):
+    from devflow.projects.models import Project
+
+    project = Project.objects.create(team=acme, name="Shop", repository_url="/srv/git/shop.git")
+    client.force_login(bob)
+    response = client.get(f"/projects/{project.pk}/settings/")
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "You do not have permission to do this in Acme." in page
+    assert "ask an owner of the team" in page
+    assert 'class="sidebar"' in page  # the app's layout, not Django's bare page
+
+
+def test_missing_pages_get_the_friendly_404_signed_in_or_not(client, alice):
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "There is nothing at" in page
+    assert 'class="auth"' in page and 'class="sidebar"' not in page  # the sign-in layout
+    client.force_login(alice)
+    response = client.get("/projects/999999/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "There is nothing at <code" in page and "/projects/999999/" in page
+    assert 'class="sidebar"' in page

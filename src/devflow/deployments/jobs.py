@@ -52,7 +52,7 @@ class DeployJob(JobKind):
         environment: Environment = deployment.environment
         snapshot = deployment.pipeline_snapshot
         releases.mark_abandoned(environment)
-        total = 9
+        total = 10
         with pipeline.step("connect", "Connect to servers", total):
             pipeline.connect()
         with pipeline.step("fetch", "Fetch repository", total):
@@ -69,14 +69,13 @@ class DeployJob(JobKind):
                 "prepare", "Check out release, link shared paths, write .env", total
             ):
                 pipeline.prepare(release)
-            with pipeline.step("build", "Build", total):
-                pipeline.run_hooks(snapshot.get("build_commands", []), self._dir(pipeline, release))
-            with pipeline.step("deploy_hooks", "Deploy commands", total):
-                pipeline.run_hooks(
-                    snapshot.get("deploy_commands", []), self._dir(pipeline, release)
-                )
-            with pipeline.step("smoke", "Smoke check in the new release", total):
-                pipeline.smoke(release)
+            directory = self._dir(pipeline, release)
+            self._hooks(pipeline, "build", "Build", "build_commands", directory, total)
+            self._hooks(pipeline, "deploy_hooks", "Deploy commands", "deploy_commands", directory,
+                        total)  # fmt: skip
+            with pipeline.step("smoke", "Smoke check in the new release", total) as step:
+                if not pipeline.smoke(release):
+                    step.skip("No smoke check configured.")
         except BaseException:
             Release.objects.filter(pk=release.pk).update(status=ReleaseStatus.FAILED)
             pipeline.remove_release(release.name)
@@ -93,6 +92,16 @@ class DeployJob(JobKind):
         return {"release": release.name, "commit": deployment.commit_sha, "purged": purged}
 
     @staticmethod
+    def _hooks(
+        pipeline: Pipeline, key: str, label: str, field: str, directory: str, total: int
+    ) -> None:
+        hooks = pipeline.snapshot.get(field, [])
+        with pipeline.step(key, label, total) as step:
+            if not hooks:
+                step.skip(f"No {label.lower()} configured.")
+            pipeline.run_hooks(hooks, directory)
+
+    @staticmethod
     def _dir(pipeline: Pipeline, release: Release) -> str:
         return f"{pipeline.base}/releases/{release.name}"
 
@@ -100,7 +109,6 @@ class DeployJob(JobKind):
         self, pipeline: Pipeline, deployment: Deployment, release: Release | None, total: int
     ) -> None:
         """Swap, run post-deploy hooks, check health; undo the swap if any of it fails."""
-        snapshot = deployment.pipeline_snapshot
         name = release.name if release else deployment.release_name
         try:
             with pipeline.step("swap", f"Switch current to {name}", total):
@@ -111,12 +119,11 @@ class DeployJob(JobKind):
                 target = deployment.rollback_of
                 assert target is not None
                 releases.activate(target)
-            with pipeline.step("post_deploy", "Post-deploy commands", total):
-                pipeline.run_hooks(
-                    snapshot.get("post_deploy_commands", []), f"{pipeline.base}/current"
-                )
-            with pipeline.step("health", "Health check", total):
-                pipeline.health()
+            self._hooks(pipeline, "post_deploy", "Post-deploy commands", "post_deploy_commands",
+                        f"{pipeline.base}/current", total)  # fmt: skip
+            with pipeline.step("health", "Health check", total) as step:
+                if not pipeline.health():
+                    step.skip("No health check URL set for this environment.")
         except BaseException as error:
             self._recover(pipeline, deployment, release, error)
             raise

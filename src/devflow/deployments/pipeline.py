@@ -303,13 +303,13 @@ class Pipeline:
         command = Command(argv=command.argv, stdin=dotenv or None, label=command.label)
         self.on_hosts(self.hosts, lambda host: self.run_on(host, command, timeout=30))
 
-    def smoke(self, release: Release) -> None:
+    def smoke(self, release: Release) -> bool:
         check = self.snapshot.get("smoke_command", "")
         if not check:
-            self.log(None, "No smoke check configured.")
-            return
+            return False
         directory = f"{self.base}/releases/{release.name}"
         self.run_hooks([{"run": check, "once": False}], directory)
+        return True
 
     def swap(self, name: str) -> None:
         def swap_on(host: Host) -> None:
@@ -319,11 +319,10 @@ class Pipeline:
 
         self.on_hosts(self.hosts, swap_on)
 
-    def health(self) -> None:
+    def health(self) -> bool:
         url = self.snapshot.get("health_check_url", "")
         if not url:
-            self.log(None, "No health check URL set for this environment; skipped.")
-            return
+            return False
         tries = int(self.snapshot.get("health_check_retries", 5))
 
         def check(host: Host) -> None:
@@ -337,6 +336,7 @@ class Pipeline:
             self.log(host, f"{url} answered HTTP {self._marker(result.stdout, 'health')}.")
 
         self.on_hosts(self.hosts, check)
+        return True
 
     def purge(self, keep: list[str]) -> None:
         self.on_hosts(
@@ -423,6 +423,7 @@ class _Step:
 
     def __init__(self, pipeline: Pipeline, key: str, label: str, total: int) -> None:
         self.pipeline, self.key, self.label, self.total = pipeline, key, label, total
+        self.skipped = False
 
     def __enter__(self) -> _Step:
         pipeline = self.pipeline
@@ -441,10 +442,16 @@ class _Step:
         pipeline.log(None, f"── {self.label}")
         return self
 
+    def skip(self, note: str) -> None:
+        """Nothing to do in this step (no commands, no URL); the page says so."""
+        self.entry["note"] = note
+        self.skipped = True
+        self.pipeline.log(None, note)
+
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.entry["seconds"] = round(time.monotonic() - self.started, 3)
         if exc_type is None:
-            self.entry["status"] = "ok"
+            self.entry["status"] = "skipped" if self.skipped else "ok"
         elif issubclass(exc_type, JobCancelled):
             self.entry["status"] = "cancelled"
         else:
