@@ -384,3 +384,14 @@ def test_a_deployment_from_the_page_runs_and_its_page_shows_steps_log_and_snapsh
     detail = client.get(f"/projects/{project.pk}/").content.decode()
     assert deployment.release_name in detail and "Up to date" in detail
     assert "First version" in detail
+
+
+@pytest.mark.parametrize(
+    ("seconds", "label"),
+    [(None, "—"), (0.042, "42 ms"), (2.34, "2.3 s"), (42, "42 s"), (185, "3 min 5 s"),
+     (3720, "1 h 2 min")],
+)  # fmt: skip
+def test_step_durations_read_naturally(seconds: float | None, label: str) -> None:
+    from devflow.projects.views.common import duration_label
+
+    assert duration_label(seconds) == label

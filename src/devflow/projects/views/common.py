@@ -49,9 +49,13 @@ def fetch(
 
 
 def duration_label(seconds: float | None) -> str:
-    """ "42 s", "3 min 5 s", "1 h 2 min"; an em dash when it never started."""
+    """ "40 ms", "2.3 s", "42 s", "3 min 5 s", "1 h 2 min"; an em dash when it never started."""
     if seconds is None:
         return "—"
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     total = round(seconds)
     if total < 60:
         return f"{total} s"
