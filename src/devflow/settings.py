@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "devflow.servers",
     "devflow.projects",
     "devflow.deployments",
+    "devflow.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +221,8 @@ DEVFLOW_SCHEDULER_TICK_SECONDS = env_int("DEVFLOW_SCHEDULER_TICK_SECONDS", 15)
 DEVFLOW_WORKER_CONCURRENCY = env_int("DEVFLOW_WORKER_CONCURRENCY", 4)
 # Servers a bulk action works on at once (each is one SSH connection from one worker).
 DEVFLOW_BULK_CONCURRENCY = env_int("DEVFLOW_BULK_CONCURRENCY", 100)
+# Webhook deliveries older than this many days are deleted by the scheduler.
+DEVFLOW_WEBHOOK_RETENTION_DAYS = env_int("DEVFLOW_WEBHOOK_RETENTION_DAYS", 30)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from devflow.webhooks import endpoint as webhook_endpoint
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -9,5 +11,11 @@ urlpatterns = [
     path("servers/", include("devflow.servers.urls")),
     path("projects/", include("devflow.projects.urls")),
     path("deployments/", include("devflow.deployments.urls")),
+    re_path(
+        r"^hooks/(?P<provider>[a-z0-9-]+)/(?P<public_id>[A-Za-z0-9_-]+)/?$",
+        webhook_endpoint.receive,
+        name="webhook",
+    ),
+    path("webhooks/", include("devflow.webhooks.urls")),
     path("", include("devflow.core.urls")),
 ]
