@@ -32,6 +32,7 @@ from devflow.projects.models import Environment, Project
 from devflow.projects.validation import format_commands
 from devflow.projects.views.common import current_team, duration_label, fetch, me
 from devflow.servers.models import Server
+from devflow.webhooks.views import settings_panel as webhook_settings_panel
 
 HISTORY_PAGE_SIZE = 15
 RELEASES_SHOWN = 15
@@ -305,6 +306,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
             "template_form": TemplateForm(prefix="template"),
             "can_administer": can(request.user, Action.ADMINISTER, project),
             "busy": Deployment.objects.filter(project=project).active().exists(),
+            **webhook_settings_panel(request, project),
         },
     )
 

@@ -82,3 +82,14 @@ function devflowFollowJob(el) {
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-follow-job]").forEach(devflowFollowJob);
 });
+
+// Copy a field's text (the Copy buttons next to public keys, webhook URLs and secrets).
+// The Clipboard API needs a secure context; over plain http, select the text and copy that.
+function devflowCopy(field) {
+  var text = "value" in field ? field.value : field.textContent.trim();
+  if (navigator.clipboard && window.isSecureContext) {
+    return navigator.clipboard.writeText(text);
+  }
+  if (field.select) field.select();
+  return document.execCommand("copy") ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+}
