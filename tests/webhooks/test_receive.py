@@ -64,7 +64,7 @@ def deploy_and_check(deployment: Deployment, sha: str) -> None:
     assert current_of(path) == deployment.release_name
 
 
-def test_a_github_push_deploys_the_pushed_commit(site, hook_url) -> None:  # type: ignore[no-untyped-def]
+def test_a_github_push_deploys_the_pushed_commit(site, hook_url, client, alice) -> None:  # type: ignore[no-untyped-def]
     repo, project, config = site
     sha = repo.commit({"index.html": "<h1>Version 2</h1>\n"}, "Second", branch="master")
     repo.commit({"index.html": "<h1>Version 3</h1>\n"}, "Third", branch="master")
@@ -81,6 +81,9 @@ def test_a_github_push_deploys_the_pushed_commit(site, hook_url) -> None:  # typ
     deployment = Deployment.objects.get(pk=answer["deployments"][0])
     # The pushed commit is deployed, not the branch's newer head.
     deploy_and_check(deployment, sha)
+    client.force_login(alice)
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert f"GitHub delivery #{delivery.pk}" in page  # the deployment says which push started it
 
 
 def test_a_github_ping_is_answered(site, hook_url) -> None:  # type: ignore[no-untyped-def]

@@ -25,7 +25,13 @@ from devflow.deployments.forms import (
     DeploymentFilterForm,
     ScheduleForm,
 )
-from devflow.deployments.models import Deployment, Release, ReleaseStatus, ScheduledDeployment
+from devflow.deployments.models import (
+    Deployment,
+    DeployTrigger,
+    Release,
+    ReleaseStatus,
+    ScheduledDeployment,
+)
 from devflow.projects.models import Environment
 from devflow.projects.services import ProjectError
 from devflow.projects.validation import format_commands
@@ -135,8 +141,23 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
             "duration": duration_label(job.duration_seconds if job else None),
             "snapshot": _snapshot(deployment),
             "environment_url": detail_url(deployment.environment),
+            "delivery": _delivery_of(deployment),
         },
     )
+
+
+def _delivery_of(deployment: Deployment) -> Any:
+    """The webhook delivery that started this deployment, if one did."""
+    if deployment.trigger != DeployTrigger.WEBHOOK:
+        return None
+    from devflow.webhooks.models import Delivery
+    from devflow.webhooks.providers import RECEIVERS
+
+    delivery = Delivery.objects.filter(deployments=deployment).order_by("id").first()
+    if delivery is not None:
+        receiver = RECEIVERS.get(delivery.provider)
+        delivery.label = receiver.label if receiver else delivery.provider  # type: ignore[attr-defined]
+    return delivery
 
 
 @login_required
