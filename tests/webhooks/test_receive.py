@@ -70,7 +70,7 @@ def test_a_github_push_deploys_the_pushed_commit(site, hook_url, client, alice) 
     repo.commit({"index.html": "<h1>Version 3</h1>\n"}, "Third", branch="master")
     status, answer = send(hook_url, "github", config, github_push(sha))
     assert status == 202, answer
-    assert answer["decision"] == "deployed"
+    assert answer["decision"] == "deployed", answer
     assert answer["reason"] == f"production: deploying {sha[:8]}"
     delivery = Delivery.objects.get(pk=answer["delivery"])
     assert delivery.provider == "github" and delivery.event == "push"

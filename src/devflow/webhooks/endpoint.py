@@ -1,26 +1,73 @@
-"""The public webhook endpoint: no session, no CSRF; the signature is the authentication."""
+"""The public webhook endpoint: no session, no CSRF; the signature is the authentication.
+
+Under ASGI Django runs each request's database work in a thread of its own and
+closes its connection afterwards, which costs a new connection per request. The
+endpoint is called by machines, in bursts, so its database work runs on a few
+long-lived threads that keep their connections (reopened if one breaks).
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import asyncio
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.utils.datastructures import CaseInsensitiveMapping
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from devflow.core.audit import client_ip
 from devflow.webhooks import services
 
+_executor: ThreadPoolExecutor | None = None
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+        # SQLite takes one writer at a time: more threads would only wait for its lock.
+        _executor = ThreadPoolExecutor(
+            max_workers=1 if sqlite else 4, thread_name_prefix="webhooks-db"
+        )
+    return _executor
+
+
+def _receive(
+    provider: str,
+    public_id: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    remote_addr: str | None,
+    size: int,
+) -> services.Answer:
+    for attempt in (1, 2):
+        try:
+            return services.receive(
+                provider, public_id, headers, body, remote_addr=remote_addr, body_size=size
+            )
+        except DatabaseError:
+            if attempt == 2 or connection.in_atomic_block or connection.is_usable():
+                raise
+            connection.close()  # the kept connection broke (database restarted): reopen
+    raise AssertionError("unreachable")
+
 
 @csrf_exempt
-@require_POST
-def receive(request: HttpRequest, provider: str, public_id: str) -> HttpResponse:
+async def receive(request: HttpRequest, provider: str, public_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     declared = request.META.get("CONTENT_LENGTH") or ""
     size = int(declared) if declared.isdigit() else None
     if size is not None and size > services.MAX_BODY_BYTES:
-        body = b""  # not read: it is refused by its declared size
+        body = b""  # not kept: it is refused by its declared size
     else:
         body = request.read(services.MAX_BODY_BYTES + 1)
         size = len(body)
-    answer = services.receive(
-        provider, public_id, request.headers, body, remote_addr=client_ip(request), body_size=size
+    headers = CaseInsensitiveMapping(dict(request.headers.items()))
+    answer = await asyncio.get_running_loop().run_in_executor(
+        _threads(), _receive, provider, public_id, headers, body, client_ip(request), size
     )
     return JsonResponse(answer.body(), status=answer.status)

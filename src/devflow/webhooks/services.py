@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from devflow.deployments import services as deployments
 from devflow.deployments.models import Deployment, DeployTrigger
 from devflow.projects.models import Environment, Project
 from devflow.projects.services import ProjectError
+from devflow.webhooks import lookups
 from devflow.webhooks.models import Decision, Delivery, WebhookConfig
 from devflow.webhooks.providers import RECEIVERS, Event, PayloadError, Push, Receiver
 
@@ -39,13 +40,14 @@ KEPT_HEADERS = ("Content-Type", "User-Agent", "Content-Length")
 class Answer:
     status: int
     delivery: Delivery
+    deployment_ids: list[int] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
         return {
             "delivery": self.delivery.pk,
             "decision": self.delivery.decision,
             "reason": self.delivery.reason,
-            "deployments": [d.pk for d in self.delivery.deployments.all()],
+            "deployments": self.deployment_ids,
         }
 
 
@@ -146,20 +148,17 @@ def receive(
             delivery, 413, Decision.REJECTED,
             f"body of {size} bytes is over the {MAX_BODY_BYTES} byte limit",
         )  # fmt: skip
-    config = (
-        WebhookConfig.objects.select_related("project__team").filter(public_id=public_id).first()
-    )
-    if config is None:
+    found = lookups.webhook_config(public_id)
+    if found is None:
         return _finish(delivery, 404, Decision.REJECTED, "no project has this webhook URL")
-    project = config.project
-    delivery.project, delivery.team = project, project.team
+    config, team_id = found
+    delivery.project_id, delivery.team_id = config.project_id, team_id
+    limit = config.rate_limit_per_minute
     minute_ago = timezone.now() - timedelta(minutes=1)
-    recent = Delivery.objects.filter(project=project, received_at__gte=minute_ago).count()
-    if recent >= config.rate_limit_per_minute:
+    if lookups.deliveries_since(config.project_id, minute_ago, limit) >= limit:
         return _finish(
-            delivery, 429, Decision.REJECTED,
-            f"rate limit of {config.rate_limit_per_minute} requests a minute reached",
-        )  # fmt: skip
+            delivery, 429, Decision.REJECTED, f"rate limit of {limit} requests a minute reached"
+        )
     valid, why = receiver.verify(headers, body, config.secret or "")
     delivery.signature_valid = valid
     if not valid:
@@ -218,22 +217,11 @@ def _act(
     if event.kind != "push":
         return _finish(delivery, 202, Decision.IGNORED, f"event {event.name!r} is not a push")
     if check_duplicates and delivery.delivery_id:
-        first = (
-            Delivery.objects.filter(
-                project=config.project,
-                provider=delivery.provider,
-                delivery_id=delivery.delivery_id,
-                signature_valid=True,
-                redelivery_of__isnull=True,
-            )
-            .exclude(decision=Decision.REJECTED)
-            .order_by("id")
-            .first()
-        )
+        first = lookups.first_delivery(config.project_id, delivery.provider, delivery.delivery_id)
         if first is not None:
             return _finish(
                 delivery, 200, Decision.IGNORED,
-                f"duplicate delivery {delivery.delivery_id} (first received as #{first.pk})",
+                f"duplicate delivery {delivery.delivery_id} (first received as #{first})",
             )  # fmt: skip
     plan, ignored = _plan(config, event)
     head = event.pushes[0] if event.pushes else None
@@ -248,7 +236,7 @@ def _act(
 
 def _plan(config: WebhookConfig, event: Event) -> tuple[list[dict[str, Any]], list[str]]:
     """Which environment gets which commit, and why the other pushes deploy nothing."""
-    environments = list(config.project.environments.all())
+    environments = lookups.environments(config.project_id)
     branches = sorted({env.branch for env in environments})
     plan: list[dict[str, Any]] = []
     ignored: list[str] = []
@@ -257,7 +245,7 @@ def _plan(config: WebhookConfig, event: Event) -> tuple[list[dict[str, Any]], li
             ignored.append(f"{push.ref} was deleted")
             continue
         if push.tag:
-            target = config.tag_environment
+            target = next((e for e in environments if e.pk == config.tag_environment_id), None)
             if target is None:
                 ignored.append(f"tag {push.tag}: tag pushes are not deployed for this project")
                 continue
@@ -271,7 +259,7 @@ def _plan(config: WebhookConfig, event: Event) -> tuple[list[dict[str, Any]], li
     return plan, ignored
 
 
-def _step(environment: Environment, push: Push) -> dict[str, Any]:
+def _step(environment: lookups.EnvironmentRow, push: Push) -> dict[str, Any]:
     return {"environment_id": environment.pk, "environment": environment.name,
             "ref": push.ref, "sha": push.sha}  # fmt: skip
 
@@ -315,7 +303,9 @@ def _start(delivery: Delivery, ignored: list[str], *, check_duplicates: bool) ->
         return _retry_later(delivery, unqueued[0].job.error if unqueued[0].job else "")
     delivery.deployments.set(started)
     decision = Decision.DEPLOYED if started else Decision.IGNORED
-    return _finish(delivery, 202, decision, "; ".join(notes))
+    answer = _finish(delivery, 202, decision, "; ".join(notes))
+    answer.deployment_ids = [d.pk for d in started]
+    return answer
 
 
 def _same_commit_deployment(environment: Environment, sha: str) -> Deployment | None:
