@@ -70,6 +70,16 @@ def _secret_keys(settings, tmp_path_factory) -> None:  # type: ignore[no-untyped
 
 
 @pytest.fixture(autouse=True)
+def _webhook_threads_closed() -> Iterator[None]:
+    """The webhook endpoint keeps connections on its own threads; a test's database must not
+    outlive it there (PostgreSQL refuses to drop a database someone is connected to)."""
+    yield
+    from devflow.webhooks.endpoint import close_connections
+
+    close_connections()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
     """PBKDF2's deliberate slowness buys nothing in tests."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

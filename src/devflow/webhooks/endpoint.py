@@ -9,11 +9,12 @@ long-lived threads that keep their connections (reopened if one breaks).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.utils.datastructures import CaseInsensitiveMapping
 from django.views.decorators.csrf import csrf_exempt
@@ -33,6 +34,26 @@ def _threads() -> ThreadPoolExecutor:
             max_workers=1 if sqlite else 4, thread_name_prefix="webhooks-db"
         )
     return _executor
+
+
+def close_connections() -> None:
+    """Close the threads' kept connections and stop them (tests; a database being dropped)."""
+    global _executor
+    executor, _executor = _executor, None
+    if executor is None:
+        return
+    count = len(executor._threads)
+    if count:
+        # Each task waits for the others, so every thread runs exactly one of them.
+        barrier = threading.Barrier(count)
+
+        def close() -> None:
+            barrier.wait(10)
+            connections.close_all()
+
+        for future in [executor.submit(close) for _ in range(count)]:
+            future.result(timeout=20)
+    executor.shutdown(wait=True)
 
 
 def _receive(
