@@ -203,3 +203,19 @@ def test_a_held_job_whose_lock_holder_died_is_woken_by_the_scheduler(
     assert wake_stranded_waiters() == [waiting.job.pk]
     assert wake_stranded_waiters() == []  # exactly once
     assert sent == [waiting.job.pk]
+
+
+def test_the_deployment_time_limit_stops_it_and_keeps_the_live_release(live_site, alice) -> None:  # type: ignore[no-untyped-def]
+    repo, project, environment, live = live_site
+    repo.commit({"index.html": "v2\n"}, "Second")
+    # Below the form's 30 s minimum, so the test stays short.
+    Project.objects.filter(pk=project.pk).update(
+        build_commands=[{"run": "sleep 620", "once": False}], deploy_timeout_seconds=2
+    )
+    deployment = run_deployment(services.request_deployment(alice, environment))
+    assert deployment.job.timeout_seconds == 2
+    assert deployment.job.status == JobStatus.TIMED_OUT
+    assert "hard timeout of 2 s" in deployment.job.error
+    assert_still_live(environment, live)
+    assert not Lock.objects.exists()
+    wait_for(lambda: subprocess.run(["pgrep", "-f", "sleep 620"]).returncode == 1, 10, "sleep gone")
