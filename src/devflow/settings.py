@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "devflow.projects",
     "devflow.deployments",
     "devflow.webhooks",
+    "devflow.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -223,6 +224,11 @@ DEVFLOW_WORKER_CONCURRENCY = env_int("DEVFLOW_WORKER_CONCURRENCY", 4)
 DEVFLOW_BULK_CONCURRENCY = env_int("DEVFLOW_BULK_CONCURRENCY", 100)
 # Webhook deliveries older than this many days are deleted by the scheduler.
 DEVFLOW_WEBHOOK_RETENTION_DAYS = env_int("DEVFLOW_WEBHOOK_RETENTION_DAYS", 30)
+# Server metrics: collected every this many seconds; raw samples are kept 48 h, roll-ups
+# for the days below.
+DEVFLOW_METRICS_INTERVAL_SECONDS = max(env_int("DEVFLOW_METRICS_INTERVAL_SECONDS", 60), 10)
+DEVFLOW_METRICS_MINUTE_RETENTION_DAYS = env_int("DEVFLOW_METRICS_MINUTE_RETENTION_DAYS", 30)
+DEVFLOW_METRICS_HOUR_RETENTION_DAYS = env_int("DEVFLOW_METRICS_HOUR_RETENTION_DAYS", 400)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
