@@ -123,3 +123,28 @@ def test_collection_and_roll_up_are_queued_once_a_minute_across_schedulers(
     assert Job.objects.filter(kind__startswith="monitoring.").count() == 2
     Lock.objects.update(expires_at=now - timedelta(seconds=1))  # a minute later
     assert ticks.tick(now) == ["monitoring.collect", "monitoring.rollup"]
+
+
+def test_dashboard_series_read_the_series_that_fits_the_range(make_server, shared_sshd) -> None:  # type: ignore[no-untyped-def]
+    from devflow.monitoring import queries
+    from devflow.monitoring.models import Resolution
+
+    server = make_server(shared_sshd)
+    now = timezone.now().replace(second=0, microsecond=0)
+    common = {"mem_used": 1, "mem_total": 2, "swap_used": 0, "load1": 0.5, "disk_used": 1,
+              "disk_total": 2}  # fmt: skip
+    ServerRollup.objects.bulk_create(
+        ServerRollup(
+            server=server,
+            resolution=Resolution.HOUR,
+            bucket=now - timedelta(hours=h),
+            samples=60,
+            cpu_percent=h,
+            **common,
+        )
+        for h in range(1, 24 * 40)
+    )
+    month = queries.series(server, "30d", now=now)
+    assert month["resolution"] == "1h" and len(month["at"]) == 24 * 30
+    assert month["at"] == sorted(month["at"]) and month["cpu_percent"][-1] == 1
+    assert queries.series(server, "1h", now=now)["at"] == []  # no raw samples stored
