@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from devflow.monitoring import views as monitoring_views
 from devflow.webhooks import endpoint as webhook_endpoint
 
 urlpatterns = [
@@ -17,5 +18,7 @@ urlpatterns = [
         name="webhook",
     ),
     path("webhooks/", include("devflow.webhooks.urls")),
+    path("monitoring/", include("devflow.monitoring.urls")),
+    path("metrics", monitoring_views.prometheus_metrics, name="prometheus_metrics"),
     path("", include("devflow.core.urls")),
 ]

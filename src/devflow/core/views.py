@@ -41,8 +41,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def section_pending(request: HttpRequest, section: str) -> HttpResponse:
-    """Pages of the parts that do not exist yet (monitoring)."""
-    titles = {"monitoring": "Monitoring"}
+    """Pages of the parts that do not exist yet (none at the moment)."""
+    titles: dict[str, str] = {}
     if section not in titles:
         raise Http404
     return render(request, "core/section_pending.html", {"section": titles[section]})

@@ -1,8 +1,14 @@
-"""Server metrics: raw samples (kept 48 h) and 1-minute, 10-minute and 1-hour roll-ups."""
+"""Server metrics: raw samples (kept 48 h) and 1-minute, 10-minute and 1-hour roll-ups.
+
+Also the tokens a Prometheus server scrapes `/metrics` with.
+"""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+
+from devflow.core.tenancy import TeamOwnedModel
 
 
 class ServerSample(models.Model):
@@ -71,3 +77,31 @@ class ServerRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server_id} {self.resolution} @ {self.bucket:%Y-%m-%d %H:%M}"
+
+
+class MetricsToken(TeamOwnedModel):
+    """A bearer token that lets a Prometheus server read its team's latest metrics at /metrics.
+
+    Only the SHA-256 of the token is stored; the token itself is shown once, when made.
+    `prefix` (the first characters) tells tokens apart on the page and finds the row.
+    """
+
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256, hex.")
+    prefix = models.CharField(max_length=16, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Set: refused from then on.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
