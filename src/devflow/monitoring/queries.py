@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from devflow.monitoring.models import Resolution, ServerRollup, ServerSample
@@ -71,13 +72,22 @@ def series(server: Server | int, range_key: str, now: datetime | None = None) ->
 
 
 def latest(server_ids: list[int], within: timedelta = timedelta(minutes=10)) -> dict[int, Any]:
-    """The newest sample of each server (seen within `within`), in one query."""
-    since = timezone.now() - within
-    newest: dict[int, Any] = {}
-    rows = ServerSample.objects.filter(server_id__in=server_ids, at__gte=since).order_by("at")
-    for sample in rows.only("server_id", "at", *FIELDS, "mounts"):
-        newest[sample.server_id] = sample
-    return newest
+    """The newest sample of each server (seen within `within`), in one query.
+
+    Each candidate row is kept only if it is its server's newest (an index lookup), so the
+    query returns one row per server however often samples are taken.
+    """
+    newest_pk = (
+        ServerSample.objects.filter(server_id=OuterRef("server_id"))
+        .order_by("-at")
+        .values("pk")[:1]
+    )
+    rows = (
+        ServerSample.objects.filter(server_id__in=server_ids, at__gte=timezone.now() - within)
+        .filter(pk=Subquery(newest_pk))
+        .only("server_id", "at", *FIELDS, "mounts")
+    )
+    return {sample.server_id: sample for sample in rows}
 
 
 def sparklines(server_ids: list[int], metric: str = "cpu_percent") -> dict[int, list[float]]:
