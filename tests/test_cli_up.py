@@ -261,10 +261,12 @@ def job_row(up: Up, job_id: int) -> tuple[str, str]:
 
 
 def locks(up: Up) -> list[str]:
+    """Locks held by jobs (the scheduler's own once-a-minute claims are leases, not jobs')."""
     import sqlite3
 
     with sqlite3.connect(up.data_dir / "devflow.sqlite3", timeout=10) as db:
-        return [row[0] for row in db.execute("SELECT key FROM core_lock")]
+        query = "SELECT key FROM core_lock WHERE holder_job_id IS NOT NULL"
+        return [row[0] for row in db.execute(query)]
 
 
 def test_a_killed_worker_is_restarted_and_its_job_failed_with_the_lock_released(
