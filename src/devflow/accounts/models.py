@@ -54,6 +54,9 @@ class Team(models.Model):
 
     name = models.CharField(max_length=100)
     personal = models.BooleanField(default=False, help_text="Created for one user at sign-up.")
+    # Health checks and notifiers may reach loopback and private addresses (an owner's choice;
+    # link-local and cloud metadata addresses stay refused whatever this says).
+    allow_private_egress = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TeamQuerySet.as_manager()

@@ -180,6 +180,20 @@ def _require_owner(actor: User, team: Team) -> Membership:
     return mine
 
 
+@transaction.atomic
+def set_private_egress(
+    actor: User, team: Team, allowed: bool, request: HttpRequest | None = None
+) -> None:
+    """Let (or stop) the team's health checks and notifiers reach private addresses."""
+    _require_owner(actor, team)
+    team.allow_private_egress = allowed
+    team.save(update_fields=["allow_private_egress"])
+    audit.record(
+        "team.private_egress_allowed" if allowed else "team.private_egress_refused",
+        actor=actor, team=team, target=team, request=request,
+    )  # fmt: skip
+
+
 # Invitations -----------------------------------------------------------------
 
 

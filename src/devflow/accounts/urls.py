@@ -21,6 +21,11 @@ urlpatterns = [
     path("teams/<int:team_id>/", views.team_detail, name="team_detail"),
     path("teams/<int:team_id>/switch/", views.team_switch, name="team_switch"),
     path(
+        "teams/<int:team_id>/private-egress/",
+        views.team_private_egress,
+        name="team_private_egress",
+    ),
+    path(
         "teams/<int:team_id>/members/<int:membership_id>/role/",
         views.member_role,
         name="member_role",

@@ -383,6 +383,23 @@ def member_remove(request: HttpRequest, team_id: int, membership_id: int) -> Htt
 
 @login_required
 @require_POST
+def team_private_egress(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = _team_for(request, team_id)
+    allowed = request.POST.get("allowed") == "1"
+    try:
+        services.set_private_egress(_me(request), team, allowed, request)
+    except services.AccountError as error:
+        messages.error(request, str(error))
+    else:
+        state = "may now reach" if allowed else "may no longer reach"
+        messages.success(
+            request, f"Health checks and notifiers of {team} {state} private addresses."
+        )
+    return redirect("accounts:team_detail", team_id=team.pk)
+
+
+@login_required
+@require_POST
 def invitation_revoke(request: HttpRequest, team_id: int, invitation_id: int) -> HttpResponse:
     team = _team_for(request, team_id)
     invitation = get_object_or_404(Invitation, pk=invitation_id, team=team)

@@ -132,3 +132,8 @@ def client(
         max_redirects=5,
         headers={"User-Agent": "DevFlow-Pro"},
     )
+
+
+def client_for_team(team: Any, *, timeout: float = 10) -> httpx.Client:
+    """The guarded client with the team owner's choice about private addresses."""
+    return client(allow_private=bool(getattr(team, "allow_private_egress", False)), timeout=timeout)
