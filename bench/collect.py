@@ -42,8 +42,6 @@ import pstats
 import resource
 import shlex
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,13 +52,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from _sshd import Host, Inventory, sshd_pids, start_sshds, stop_sshds
 
 RUNS = 7
 HOSTS = 50
-PER_SSHD = 16
 KEX = "curve25519-sha256"
 TARGET_RATIO = 2.0
-SSHD = "/usr/sbin/sshd"
 # Environment variables that would switch DevFlow away from its embedded defaults.
 SCALE_OUT_VARS = (
     "DATABASE_URL",
@@ -79,95 +76,8 @@ def say(message: str = "") -> None:
     print(message, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def median(values: list[float]) -> float | None:
     return round(statistics.median(values), 4) if values else None
-
-
-# sshd (as bench/fanout.py) ---------------------------------------------------------------------
-
-
-@dataclass
-class Host:
-    address: str
-    port: int
-    host_public_key: str
-
-
-@dataclass
-class Inventory:
-    folder: Path
-    client_key: Path
-    hosts: list[Host]
-    pid_files: list[Path]
-
-
-def start_sshds(folder: Path, count: int) -> Inventory:
-    """sshd processes serving 127.0.0.2.., PER_SSHD addresses each, one port and host key each."""
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    client_key = folder / "client_key"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(client_key)], check=True
-    )
-    authorized = folder / "authorized_keys"
-    shutil.copy(folder / "client_key.pub", authorized)
-    authorized.chmod(0o644)
-    inventory = Inventory(folder, client_key, [], [])
-    addresses = [f"127.0.0.{n}" for n in range(2, 2 + count)]
-    for index in range(0, count, PER_SSHD):
-        chunk = addresses[index : index + PER_SSHD]
-        sub = folder / f"sshd{index // PER_SSHD}"
-        sub.mkdir()
-        sub.chmod(0o755)
-        host_key = sub / "host_key"
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True
-        )
-        port = free_port()
-        listen = "".join(f"ListenAddress {address}:{port}\n" for address in chunk)
-        config = sub / "sshd_config"
-        config.write_text(
-            listen + f"HostKey {host_key}\n"
-            f"PidFile {sub / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {authorized}\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
-            "MaxStartups 200:30:300\nMaxSessions 200\nSetEnv SHLVL=1\n"
-        )
-        subprocess.run([SSHD, "-t", "-f", str(config)], check=True)
-        subprocess.run([SSHD, "-f", str(config), "-E", str(sub / "sshd.log")], check=True)
-        inventory.pid_files.append(sub / "sshd.pid")
-        public = (sub / "host_key.pub").read_text().strip()
-        inventory.hosts.extend(Host(address, port, public) for address in chunk)
-    deadline = time.monotonic() + 20
-    pending = list(inventory.hosts)
-    while pending and time.monotonic() < deadline:
-        still = []
-        for host in pending:
-            try:
-                with socket.create_connection((host.address, host.port), timeout=0.5):
-                    pass
-            except OSError:
-                still.append(host)
-        pending = still
-        if pending:
-            time.sleep(0.05)
-    if pending:
-        raise RuntimeError(f"{len(pending)} sshd listeners did not come up, e.g. {pending[0]}")
-    return inventory
-
-
-def sshd_pids(inventory: Inventory) -> list[int]:
-    pids = []
-    for pid_file in inventory.pid_files:
-        with contextlib.suppress(OSError, ValueError):
-            pids.append(int(pid_file.read_text()))
-    return pids
 
 
 def sshd_cpu(pids: list[int]) -> float:
@@ -188,18 +98,6 @@ def sshd_cpu(pids: list[int]) -> float:
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def stop_sshds(inventory: Inventory | None) -> None:
-    if inventory is None:
-        return
-    for pid in sshd_pids(inventory):
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(pid).children(recursive=True):  # sessions still open
-                with contextlib.suppress(psutil.Error):
-                    child.kill()
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
 
 
 # DevFlow --------------------------------------------------------------------------------------

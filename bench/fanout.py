@@ -37,24 +37,21 @@ import json
 import os
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+from _sshd import Inventory, start_sshds, stop_sshds
 
 RUNS = 3
 SIZES = (1, 10, 50, 100)
 HOSTS = 100
-PER_SSHD = 16
 KEX = "curve25519-sha256"
 COMMAND = "uptime"
 EXPECT = "load average"
@@ -66,7 +63,6 @@ TARGETS = {
     "worker_peak_mb": ("<", 150.0),
 }
 ANSIBLE_VENV = Path(tempfile.gettempdir()) / "devflow-bench-ansible"
-SSHD = "/usr/sbin/sshd"
 MB = 1024 * 1024
 # Environment variables that would switch DevFlow away from its embedded defaults.
 SCALE_OUT_VARS = (
@@ -118,101 +114,8 @@ def say(message: str = "") -> None:
     print(message, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
-
-
-# sshd ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Host:
-    address: str
-    port: int
-    host_public_key: str
-
-
-@dataclass
-class Inventory:
-    folder: Path
-    client_key: Path
-    hosts: list[Host]
-    pid_files: list[Path]
-
-
-def start_sshds(folder: Path) -> Inventory:
-    """Seven sshd processes serving 127.0.0.2..127.0.0.101, one port and host key each."""
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    client_key = folder / "client_key"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(client_key)], check=True
-    )
-    authorized = folder / "authorized_keys"
-    shutil.copy(folder / "client_key.pub", authorized)
-    authorized.chmod(0o644)
-    inventory = Inventory(folder, client_key, [], [])
-    addresses = [f"127.0.0.{n}" for n in range(2, 2 + HOSTS)]
-    for index in range(0, HOSTS, PER_SSHD):
-        chunk = addresses[index : index + PER_SSHD]
-        sub = folder / f"sshd{index // PER_SSHD}"
-        sub.mkdir()
-        sub.chmod(0o755)
-        host_key = sub / "host_key"
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True
-        )
-        port = free_port()
-        listen = "".join(f"ListenAddress {address}:{port}\n" for address in chunk)
-        config = sub / "sshd_config"
-        config.write_text(
-            listen + f"HostKey {host_key}\n"
-            f"PidFile {sub / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {authorized}\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
-            "MaxStartups 200:30:300\nMaxSessions 200\nSetEnv SHLVL=1\n"
-        )
-        subprocess.run([SSHD, "-t", "-f", str(config)], check=True)
-        subprocess.run([SSHD, "-f", str(config), "-E", str(sub / "sshd.log")], check=True)
-        inventory.pid_files.append(sub / "sshd.pid")
-        public = (sub / "host_key.pub").read_text().strip()
-        inventory.hosts.extend(Host(address, port, public) for address in chunk)
-    deadline = time.monotonic() + 20
-    pending = list(inventory.hosts)
-    while pending and time.monotonic() < deadline:
-        still = []
-        for host in pending:
-            try:
-                with socket.create_connection((host.address, host.port), timeout=0.5):
-                    pass
-            except OSError:
-                still.append(host)
-        pending = still
-        if pending:
-            time.sleep(0.05)
-    if pending:
-        raise RuntimeError(f"{len(pending)} sshd listeners did not come up, e.g. {pending[0]}")
-    return inventory
-
-
-def stop_sshds(inventory: Inventory | None) -> None:
-    if inventory is None:
-        return
-    for pid_file in inventory.pid_files:
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text())
-            with contextlib.suppress(psutil.Error):
-                listener = psutil.Process(pid)
-                for child in listener.children(recursive=True):  # sessions still open
-                    with contextlib.suppress(psutil.Error):
-                        child.kill()
-            os.kill(pid, signal.SIGTERM)
 
 
 # DevFlow --------------------------------------------------------------------------------------
@@ -522,7 +425,7 @@ def main() -> None:
     runs_done = 0
     try:
         say(f"scratch folder {work}")
-        inventory = start_sshds(work)
+        inventory = start_sshds(work, HOSTS)
         ports = sorted({h.port for h in inventory.hosts})
         say(f"{len(inventory.pid_files)} sshd processes, {HOSTS} hosts, ports {ports}")
         data_dir = work / "data"
