@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from devflow.accounts.choices import Action
+from devflow.core.access import current_team, fetch, me
 from devflow.core.models import JobStatus
 from devflow.core.tenancy import can
 from devflow.deployments import scheduling, services
@@ -35,7 +36,7 @@ from devflow.deployments.models import (
 from devflow.projects.models import Environment
 from devflow.projects.services import ProjectError
 from devflow.projects.validation import format_commands
-from devflow.projects.views.common import current_team, detail_url, duration_label, fetch, me
+from devflow.projects.views.common import detail_url, duration_label
 
 PAGE_SIZE = 25
 COMMAND_LISTS = [

@@ -26,11 +26,11 @@ from django.views.decorators.http import require_GET, require_POST
 from devflow.accounts import ratelimit
 from devflow.accounts.choices import Action
 from devflow.core import audit
+from devflow.core.access import current_team, fetch, me
 from devflow.core.tenancy import can
 from devflow.monitoring import dashboard, prometheus, queries, tokens
 from devflow.monitoring.forms import TokenForm
 from devflow.monitoring.models import MetricsToken
-from devflow.projects.views.common import current_team, fetch, me
 from devflow.servers.choices import ServerStatus
 from devflow.servers.models import Server
 

@@ -23,11 +23,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from devflow.accounts.choices import Action
+from devflow.core.access import fetch, me
 from devflow.core.tenancy import can
 from devflow.deployments.models import Deployment
 from devflow.projects.models import Environment, Project
 from devflow.projects.services import ProjectError
-from devflow.projects.views.common import fetch, me
 from devflow.webhooks import queries, services
 from devflow.webhooks.forms import DeliveryFilterForm, WebhookSettingsForm
 from devflow.webhooks.models import Decision, Delivery, WebhookConfig

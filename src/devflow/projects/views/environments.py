@@ -11,11 +11,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from devflow.accounts.choices import Action
+from devflow.core.access import fetch, me
 from devflow.core.tenancy import can
 from devflow.projects import services
 from devflow.projects.forms import DotenvForm, EnvironmentForm, VariableForm
 from devflow.projects.models import Environment, Project
-from devflow.projects.views.common import detail_url, fetch, me
+from devflow.projects.views.common import detail_url
 
 
 def _environment(

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from devflow.accounts.choices import Action
+from devflow.core.access import current_team, fetch, me
 from devflow.core.models import Job, JobStatus
 from devflow.core.tenancy import can
 from devflow.deployments.forms import DeployForm, ScheduleForm
@@ -30,7 +31,7 @@ from devflow.projects.forms import NewProjectForm, ProjectSettingsForm, Template
 from devflow.projects.frameworks import FRAMEWORKS
 from devflow.projects.models import Environment, Project
 from devflow.projects.validation import format_commands
-from devflow.projects.views.common import current_team, duration_label, fetch, me
+from devflow.projects.views.common import duration_label
 from devflow.servers.models import Server
 from devflow.webhooks.views import settings_panel as webhook_settings_panel
 

@@ -3,14 +3,11 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest
 
 from devflow.accounts.choices import Action
-from devflow.accounts.models import Team, User
+from devflow.accounts.models import Team
+from devflow.core.access import me
 from devflow.core.tenancy import can
 
-
-def me(request: HttpRequest) -> User:
-    if not isinstance(request.user, User):
-        raise Http404
-    return request.user
+__all__ = ["current_team", "me"]
 
 
 def current_team(request: HttpRequest, action: str = Action.VIEW) -> Team:
