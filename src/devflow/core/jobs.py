@@ -168,7 +168,6 @@ class JobRunner:
         self._stop_callbacks: list[Callable[[], None]] = []
         self._secrets: list[str] = []
         self._heartbeat_done = threading.Event()
-        self._deadline = time.monotonic() + job.timeout_seconds
 
     # Logging -----------------------------------------------------------
     def add_secret(self, secret: str) -> None:
@@ -246,13 +245,13 @@ class JobRunner:
     def _heartbeat_loop(self) -> None:
         """Every 0.5 s flush the log; every second look for a cancel; beat every interval."""
         interval = settings.DEVFLOW_JOB_HEARTBEAT_SECONDS
-        self.restart_deadline()
+        deadline = time.monotonic() + self.job.timeout_seconds
         last_beat = last_check = time.monotonic()
         try:
             while not self._heartbeat_done.wait(0.5):
                 now = time.monotonic()
                 try:
-                    if now >= self._deadline:
+                    if now >= deadline:
                         self.request_stop(JobTimedOut)
                     if now - last_beat >= interval:
                         last_beat = now
@@ -266,10 +265,6 @@ class JobRunner:
                     logger.exception("heartbeat of job %s failed", self.job.pk)
         finally:
             connection.close()
-
-    def restart_deadline(self) -> None:
-        """Start the hard time limit now (after waiting for a lock, say)."""
-        self._deadline = time.monotonic() + self.job.timeout_seconds
 
     def _beat(self) -> None:
         Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(
