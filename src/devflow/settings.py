@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "devflow.deployments",
     "devflow.webhooks",
     "devflow.monitoring",
+    "devflow.notifications",
 ]
 
 MIDDLEWARE = [
@@ -218,17 +219,24 @@ DEVFLOW_JOB_HEARTBEAT_SECONDS = env_int("DEVFLOW_JOB_HEARTBEAT_SECONDS", 5)
 DEVFLOW_JOB_STALE_SECONDS = env_int("DEVFLOW_JOB_STALE_SECONDS", 30)
 # A queued job no worker picked up in this long (lost message, no worker) is failed.
 DEVFLOW_JOB_QUEUED_MAX_SECONDS = env_int("DEVFLOW_JOB_QUEUED_MAX_SECONDS", 6 * 60 * 60)
-DEVFLOW_SCHEDULER_TICK_SECONDS = env_int("DEVFLOW_SCHEDULER_TICK_SECONDS", 15)
+DEVFLOW_SCHEDULER_TICK_SECONDS = env_int("DEVFLOW_SCHEDULER_TICK_SECONDS", 5)
 DEVFLOW_WORKER_CONCURRENCY = env_int("DEVFLOW_WORKER_CONCURRENCY", 4)
 # Servers a bulk action works on at once (each is one SSH connection from one worker).
 DEVFLOW_BULK_CONCURRENCY = env_int("DEVFLOW_BULK_CONCURRENCY", 100)
 # Webhook deliveries older than this many days are deleted by the scheduler.
 DEVFLOW_WEBHOOK_RETENTION_DAYS = env_int("DEVFLOW_WEBHOOK_RETENTION_DAYS", 30)
+# Notification deliveries (and their log) older than this many days are deleted.
+DEVFLOW_NOTIFICATION_RETENTION_DAYS = env_int("DEVFLOW_NOTIFICATION_RETENTION_DAYS", 30)
+# Extra CA certificates (PEM file) trusted by health checks and notifiers.
+DEVFLOW_CA_BUNDLE = env_str("DEVFLOW_CA_BUNDLE", "")
 # Server metrics: collected every this many seconds; raw samples are kept 48 h, roll-ups
 # for the days below.
 DEVFLOW_METRICS_INTERVAL_SECONDS = max(env_int("DEVFLOW_METRICS_INTERVAL_SECONDS", 60), 10)
 DEVFLOW_METRICS_MINUTE_RETENTION_DAYS = env_int("DEVFLOW_METRICS_MINUTE_RETENTION_DAYS", 30)
 DEVFLOW_METRICS_HOUR_RETENTION_DAYS = env_int("DEVFLOW_METRICS_HOUR_RETENTION_DAYS", 400)
+# The worker keeps each server's SSH connection open between collections, closing one unused
+# for this many seconds (0: a fresh connection every collection).
+DEVFLOW_METRICS_KEEP_CONNECTIONS_SECONDS = env_int("DEVFLOW_METRICS_KEEP_CONNECTIONS_SECONDS", 300)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

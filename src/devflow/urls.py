@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("webhooks/", include("devflow.webhooks.urls")),
     path("monitoring/", include("devflow.monitoring.urls")),
+    path("notifications/", include("devflow.notifications.urls")),
     path("metrics", monitoring_views.prometheus_metrics, name="prometheus_metrics"),
     path("", include("devflow.core.urls")),
 ]

@@ -114,3 +114,30 @@ def test_names_are_checked_after_resolution(hosts_entries: None, local_http: str
         assert allowed.get(f"http://innocent.devflow-egress.test:{port}/").text == "hello"
     with egress.client() as guarded, pytest.raises(egress.EgressRefused, match="loopback"):
         guarded.get(f"http://innocent.devflow-egress.test:{port}/")
+
+
+@pytest.mark.services
+def test_libraries_with_their_own_sockets_are_checked_too(  # type: ignore[no-untyped-def]
+    hosts_entries: None, local_http: str
+) -> None:
+    """Apprise talks through requests/urllib3 and smtplib; inside `guarded` they are checked."""
+    import smtplib
+
+    import requests
+
+    port = local_http.rsplit(":", 1)[1]
+    with egress.guarded(allow_private=True) as refusals:
+        with pytest.raises(
+            egress.EgressRefused, match=re.escape("169.254.169.254 is a cloud metadata")
+        ):
+            requests.get("http://metadata.devflow-egress.test/", timeout=5)
+        assert (
+            requests.get(f"http://innocent.devflow-egress.test:{port}/", timeout=5).text == "hello"
+        )
+        with pytest.raises(egress.EgressRefused, match="cloud metadata"):
+            smtplib.SMTP("metadata.devflow-egress.test", 25, timeout=5)
+    assert len(refusals) == 2
+    with egress.guarded(allow_private=False), pytest.raises(egress.EgressRefused, match="loopback"):
+        requests.get(f"http://innocent.devflow-egress.test:{port}/", timeout=5)
+    # Outside the block the libraries are untouched.
+    assert requests.get(f"{local_http}/", timeout=5).text == "hello"

@@ -113,16 +113,17 @@ def test_a_collection_tick_stores_samples_for_every_server_and_rolls_them_up(
     assert services.purge() == 8
 
 
-def test_collection_and_roll_up_are_queued_once_a_minute_across_schedulers(
+def test_collection_roll_up_and_alerts_are_queued_once_a_minute_across_schedulers(
     monkeypatch,
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr("devflow.core.jobs.send_to_queue", lambda job: None)
     now = timezone.now()
-    assert ticks.tick(now) == ["monitoring.collect", "monitoring.rollup"]
+    every_minute = ["monitoring.collect", "monitoring.rollup", "monitoring.alerts"]
+    assert ticks.tick(now) == every_minute
     assert ticks.tick(now) == []  # a second scheduler, or the next tick: already claimed
-    assert Job.objects.filter(kind__startswith="monitoring.").count() == 2
+    assert Job.objects.filter(kind__in=every_minute).count() == 3
     Lock.objects.update(expires_at=now - timedelta(seconds=1))  # a minute later
-    assert ticks.tick(now) == ["monitoring.collect", "monitoring.rollup"]
+    assert ticks.tick(now) == every_minute
 
 
 def test_dashboard_series_read_the_series_that_fits_the_range(make_server, shared_sshd) -> None:  # type: ignore[no-untyped-def]

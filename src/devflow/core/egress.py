@@ -9,13 +9,17 @@ loopback and private ranges only unless the team's owner allowed them.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
+import ssl
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpcore
 import httpx
+from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -60,6 +64,44 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+def checked_addresses(
+    host: str, port: int, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> list[IPAddress]:
+    """Resolve `host`; every address must pass, since the system may pick any of them."""
+    try:
+        addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolver(host, port)]
+    except (OSError, ValueError) as error:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from None
+    if not addresses:
+        raise httpcore.ConnectError(f"cannot resolve {host}")
+    for address in addresses:
+        why = refusal(address, allow_private=allow_private)
+        if why:
+            raise EgressRefused(f"Refused {host}: {why}.")
+    return addresses
+
+
+def create_connection(
+    host: str,
+    port: int,
+    timeout: float | None,
+    *,
+    allow_private: bool,
+    resolver: Resolver = system_resolver,
+) -> socket.socket:
+    """A TCP connection to a checked address of `host` (TCP checks, SMTP, other libraries)."""
+    address = checked_addresses(host, port, allow_private=allow_private, resolver=resolver)[0]
+    return socket.create_connection((str(address), port), timeout)
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The system's trusted CAs, plus DEVFLOW_CA_BUNDLE (an internal CA) when set."""
+    context = httpx.create_ssl_context()
+    if settings.DEVFLOW_CA_BUNDLE:
+        context.load_verify_locations(cafile=settings.DEVFLOW_CA_BUNDLE)
+    return context
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve, check every address, then connect to the checked address itself."""
 
@@ -76,17 +118,9 @@ class GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        try:
-            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in self.resolver(host, port)]
-        except (OSError, ValueError) as error:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from None
-        if not addresses:
-            raise httpcore.ConnectError(f"cannot resolve {host}")
-        # Every address must pass: the system may pick any of them.
-        for address in addresses:
-            why = refusal(address, allow_private=self.allow_private)
-            if why:
-                raise EgressRefused(f"Refused {host}: {why}.")
+        addresses = checked_addresses(
+            host, port, allow_private=self.allow_private, resolver=self.resolver
+        )
         return self._backend.connect_tcp(
             str(addresses[0]), port, timeout, local_address, socket_options
         )
@@ -102,7 +136,7 @@ class GuardedTransport(httpx.HTTPTransport):
     def __init__(self, *, allow_private: bool, resolver: Resolver = system_resolver) -> None:
         super().__init__()
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context(),
             network_backend=GuardedBackend(allow_private=allow_private, resolver=resolver),
         )
 
@@ -137,3 +171,68 @@ def client(
 def client_for_team(team: Any, *, timeout: float = 10) -> httpx.Client:
     """The guarded client with the team owner's choice about private addresses."""
     return client(allow_private=bool(getattr(team, "allow_private_egress", False)), timeout=timeout)
+
+
+# Libraries that open their own sockets (Apprise's requests/urllib3, smtplib) --------------
+
+_policy: contextvars.ContextVar[bool | None] = contextvars.ContextVar("egress_policy", default=None)
+_refusals: contextvars.ContextVar[list[EgressRefused]] = contextvars.ContextVar("egress_refusals")
+
+
+@contextlib.contextmanager
+def guarded(*, allow_private: bool) -> Iterator[list[EgressRefused]]:
+    """Within this block, on this thread, urllib3 and smtplib connections are checked too.
+
+    Yields the refusals made inside, since the libraries turn them into vaguer errors.
+    """
+    _install()
+    refusals: list[EgressRefused] = []
+    token = _policy.set(allow_private)
+    refusals_token = _refusals.set(refusals)
+    try:
+        yield refusals
+    finally:
+        _policy.reset(token)
+        _refusals.reset(refusals_token)
+
+
+def _checked_for_library(host: str, port: int, allow_private: bool) -> str:
+    try:
+        return str(checked_addresses(host, port, allow_private=allow_private)[0])
+    except EgressRefused as refused:
+        _refusals.get([]).append(refused)
+        raise
+
+
+_installed = False
+
+
+def _install() -> None:
+    global _installed
+    if _installed:
+        return
+    import smtplib
+
+    import urllib3.util.connection as urllib3_connection
+
+    original_urllib3 = urllib3_connection.create_connection
+    original_smtp = smtplib.SMTP._get_socket  # type: ignore[attr-defined]
+
+    def urllib3_create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        allow_private = _policy.get()
+        if allow_private is None:
+            return original_urllib3(address, *args, **kwargs)
+        host, port = address
+        return original_urllib3(
+            (_checked_for_library(host, port, allow_private), port), *args, **kwargs
+        )
+
+    def smtp_get_socket(self: smtplib.SMTP, host: str, port: int, timeout: float) -> Any:
+        allow_private = _policy.get()
+        if allow_private is None:
+            return original_smtp(self, host, port, timeout)
+        return original_smtp(self, _checked_for_library(host, port, allow_private), port, timeout)
+
+    urllib3_connection.create_connection = urllib3_create_connection
+    smtplib.SMTP._get_socket = smtp_get_socket  # type: ignore[attr-defined]
+    _installed = True

@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -71,6 +72,8 @@ class JobKind:
     # When the lock is busy: False fails the run, True puts it back in the queue, out of
     # any worker, until the holder releases the lock (no thread is tied up waiting).
     wait_for_lock: ClassVar[bool] = False
+    # Routine runs (collections, notifications) are deleted this many days after they end.
+    keep_days: ClassVar[int | None] = None
 
     def __init__(self, job: Job, runner: JobRunner) -> None:
         self.job = job
@@ -89,6 +92,9 @@ class JobKind:
             except Exception:
                 logger.exception("cleanup of job %s failed", self.job.pk)
         self._cleanups.clear()
+
+    def ended(self, status: str, error: str) -> None:
+        """Called once the final status is saved (tell people; the status is now visible)."""
 
     def lock_key(self) -> str | None:
         """Return the key this run must hold exclusively (e.g. "project:12"), or None."""
@@ -370,6 +376,11 @@ class JobRunner:
         if finished == 0:
             logger.warning("job %s was finished by someone else (reaper?)", job.pk)
         wake_waiters(released)
+        if finished and kind is not None:
+            try:
+                kind.ended(status, error)
+            except Exception:
+                logger.exception("job %s: after-finish step failed", job.pk)
 
 
 def execute_job(job_id: int) -> str:
@@ -486,3 +497,19 @@ def log_update(job_id: int, after: int, limit: int = 1000) -> dict[str, Any]:
     status = JobStatus(row["status"])
     job: dict[str, Any] = {**row, "status_label": status.label, "colour": STATUS_COLOURS[status]}
     return {"lines": lines, "job": job}
+
+
+def purge_routine_jobs(now: datetime | None = None) -> int:
+    """Delete finished runs of routine kinds past their `keep_days` (logs go with them)."""
+    now = now or timezone.now()
+    deleted = 0
+    for name, kind in JOB_KINDS.items():
+        if kind.keep_days is None:
+            continue
+        old = Job.objects.filter(
+            kind=name,
+            status__in=JobStatus.finished(),
+            finished_at__lt=now - timedelta(days=kind.keep_days),
+        )
+        deleted += old.delete()[0]
+    return deleted

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from devflow.core import locking
-from devflow.core.jobs import enqueue, wake_waiters
+from devflow.core.jobs import enqueue, purge_routine_jobs, wake_waiters
 from devflow.core.models import Job, JobLogLine, JobStatus, JobTrigger, Lock, ScheduledJob
 from devflow.core.models.jobs import LogStream
 
@@ -154,12 +154,21 @@ def wake_stranded_waiters() -> list[int]:
     return wake_waiters(free)
 
 
+def _purge_hourly() -> None:
+    try:
+        locking.acquire("schedule:purge-jobs", holder="scheduler", lease_seconds=3600)
+    except locking.LockBusy:
+        return
+    purge_routine_jobs()
+
+
 def tick() -> dict[str, list[int]]:
     """One scheduler tick: claim due schedules, reap stale jobs, wake held jobs."""
     jobs = claim_due_schedules()
     reaped = reap_stale_jobs()
     forgotten = fail_forgotten_queued_jobs()
     wake_stranded_waiters()
+    _purge_hourly()
     for hook in TICK_HOOKS:
         try:
             hook(timezone.now())

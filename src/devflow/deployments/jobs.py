@@ -6,7 +6,7 @@ from typing import Any
 
 from devflow.core.jobs import JobCancelled, JobError, JobKind, JobTimedOut, register
 from devflow.core.models.jobs import LogStream
-from devflow.deployments import releases
+from devflow.deployments import notices, releases
 from devflow.deployments.models import Deployment, Release, ReleaseStatus
 from devflow.deployments.pipeline import Pipeline
 from devflow.projects.models import Environment
@@ -39,6 +39,9 @@ class DeployJob(JobKind):
     def waits_for_lock(self) -> bool:
         # "wait": held in the queue behind the running deployment; "fail": refused.
         return self.params.get("if_busy") == "wait"
+
+    def ended(self, status: str, error: str) -> None:
+        notices.announce_outcome(self.deployment, status, error)
 
     def run(self) -> dict[str, Any]:
         deployment = self.deployment

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from devflow.core import audit
 from devflow.core.models import ActivitySource
-from devflow.deployments import services
+from devflow.deployments import notices, services
 from devflow.deployments.models import DeployTrigger, ScheduledDeployment, ScheduleStatus
 from devflow.projects.models import Environment
 from devflow.projects.services import ProjectError
@@ -172,6 +172,7 @@ def send_reminders(now: datetime) -> int:
                     "minutes": minutes,
                 },
             )
+            notices.announce_reminder(schedule, minutes, local_run_at(schedule))
         sent += 1
     return sent
 

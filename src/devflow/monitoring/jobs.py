@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from devflow.core.jobs import JobKind, register
 from devflow.monitoring import collector, services
 from devflow.servers import services as server_services
 from devflow.servers.models import Server
+from devflow.transport import pool
 from devflow.transport.errors import TransportError
 from devflow.transport.local import LocalSession
-from devflow.transport.ssh import FanOut, FanOutResult
+from devflow.transport.ssh import FanOutResult
 
 
 @register
@@ -22,6 +24,7 @@ class CollectMetrics(JobKind):
     name = "monitoring.collect"
     label = "Collect server metrics"
     timeout_seconds = 120
+    keep_days = 2
 
     def run(self) -> dict[str, Any]:
         servers = Server.objects.select_related("ssh_key")
@@ -56,7 +59,9 @@ class CollectMetrics(JobKind):
             else:
                 failed.append(f"{server.name}: the metrics command failed")
 
-        fan_out = FanOut(
+        # Over the SSH connections the worker keeps between collections (pool.py).
+        kept = pool.shared(idle_seconds=settings.DEVFLOW_METRICS_KEEP_CONNECTIONS_SECONDS)
+        fan_out = kept.fan_out(
             [server_services.target_of(s) for s in remote],
             collector.command(),
             limit=100,
@@ -78,6 +83,7 @@ class RollUpMetrics(JobKind):
     name = "monitoring.rollup"
     label = "Roll up server metrics"
     timeout_seconds = 300
+    keep_days = 2
 
     def run(self) -> dict[str, Any]:
         counts = services.roll_up()

@@ -18,7 +18,7 @@ from devflow.core.models import JobTrigger
 def tick(now: datetime) -> list[str]:
     interval = settings.DEVFLOW_METRICS_INTERVAL_SECONDS
     queued = []
-    for kind in ("monitoring.collect", "monitoring.rollup"):
+    for kind in ("monitoring.collect", "monitoring.rollup", "monitoring.alerts"):
         try:
             # Slightly under the interval, so a tick landing a moment early still counts.
             locking.acquire(f"schedule:{kind}", holder="scheduler", lease_seconds=interval - 1)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
-from devflow.monitoring import views
+from devflow.monitoring import alert_urls, health_urls, views
 
 app_name = "monitoring"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("servers/<int:server_id>/export.csv", views.server_csv, name="csv"),
     path("tokens/", views.token_create, name="token_create"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("health/", include(health_urls.urlpatterns)),
+    path("alerts/", include(alert_urls.urlpatterns)),
 ]

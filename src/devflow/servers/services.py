@@ -11,11 +11,13 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from devflow.core import audit
 from devflow.core.jobs import enqueue
 from devflow.core.models import ActivitySource, Job, JobTrigger
+from devflow.notifications import services as notifications
 from devflow.servers.choices import ServerStatus
 from devflow.servers.models import PingResult, Server, ServerGroup, SshKey, Tag
 from devflow.transport.commands import Command
@@ -188,12 +190,31 @@ def record_check(
     }
     if ok:
         fields["last_seen_at"] = now
+    previous = Server.objects.filter(pk=server.pk).values_list("status", flat=True).first()
     Server.objects.filter(pk=server.pk).update(**fields)
+    if previous != fields["status"] and previous in (ServerStatus.UP, ServerStatus.DOWN):
+        _announce_status(server, ok=ok, message=message)
     for name, value in fields.items():
         setattr(server, name, value)
     PingResult.objects.create(
         server=server, at=now, ok=ok, latency_ms=latency_ms if ok else None, message=message[:500]
     )
+
+
+def _announce_status(server: Server, *, ok: bool, message: str) -> None:
+    link = notifications.link_to(reverse("servers:detail", args=[server.pk]))
+    if ok:
+        notifications.emit(
+            server.team, "server.up", link=link,
+            title=f"Server {server.name} is back up",
+            body=f"{server.name} ({server.host or 'this machine'}) answers again.",
+        )  # fmt: skip
+    else:
+        notifications.emit(
+            server.team, "server.down", link=link,
+            title=f"Server {server.name} is down",
+            body=f"{server.name} ({server.host or 'this machine'}) does not answer: {message}",
+        )  # fmt: skip
 
 
 def check_reachability(server: Server) -> tuple[bool, int | None, str, str]:

@@ -198,10 +198,15 @@ async def execute(
     *,
     on_line: LineCallback | None = None,
     timeout: float | None = None,
+    open_timeout: float | None = None,
 ) -> Result:
-    """Run one command on an open connection, streaming lines, honouring the timeout."""
-    process = await connection.create_process(
-        wrapped_line(command), encoding="utf-8", errors="replace"
+    """Run one command on an open connection, streaming lines, honouring the timeout.
+
+    `open_timeout` bounds the opening of the channel: a kept connection whose server vanished
+    without a word would otherwise wait there until the keepalives give up."""
+    process = await asyncio.wait_for(
+        connection.create_process(wrapped_line(command), encoding="utf-8", errors="replace"),
+        open_timeout,
     )
     out: dict[str, list[str]] = {"stdout": [], "stderr": []}
     pid: list[str] = []
@@ -242,14 +247,18 @@ async def execute(
 
 
 async def run_steps(
-    connection: asyncssh.SSHClientConnection, steps: list[Command], *, timeout: float | None
+    connection: asyncssh.SSHClientConnection,
+    steps: list[Command],
+    *,
+    timeout: float | None,
+    open_timeout: float | None = None,
 ) -> Result:
     """Run commands one after another; stop at the first that fails. Output is combined."""
     stdout: list[str] = []
     stderr: list[str] = []
     result = Result(0, "", "")
     for step in steps:
-        result = await execute(connection, step, timeout=timeout)
+        result = await execute(connection, step, timeout=timeout, open_timeout=open_timeout)
         if len(steps) > 1:
             stdout.append(f"$ {step.describe()}")
         stdout.extend(filter(None, [result.stdout]))
