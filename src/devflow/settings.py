@@ -57,6 +57,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "devflow.core",
     "devflow.accounts",
     "devflow.servers",
@@ -65,6 +69,7 @@ INSTALLED_APPS = [
     "devflow.webhooks",
     "devflow.monitoring",
     "devflow.notifications",
+    "devflow.api",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +242,40 @@ DEVFLOW_METRICS_HOUR_RETENTION_DAYS = env_int("DEVFLOW_METRICS_HOUR_RETENTION_DA
 # The worker keeps each server's SSH connection open between collections, closing one unused
 # for this many seconds (0: a fresh connection every collection).
 DEVFLOW_METRICS_KEEP_CONNECTIONS_SECONDS = env_int("DEVFLOW_METRICS_KEEP_CONNECTIONS_SECONDS", 300)
+
+# The REST API (/api/v1/): tokens or the session; one permission rule; problem+json errors.
+DEVFLOW_API_RATE_PER_TOKEN = env_str("DEVFLOW_API_RATE_PER_TOKEN", "600/min")
+DEVFLOW_API_RATE_PER_ADDRESS = env_str("DEVFLOW_API_RATE_PER_ADDRESS", "1200/min")
+DEVFLOW_API_BAD_TOKENS_PER_MINUTE = env_int("DEVFLOW_API_BAD_TOKENS_PER_MINUTE", 20)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "devflow.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["devflow.api.permissions.TeamRolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "devflow.api.throttling.PerTokenThrottle",
+        "devflow.api.throttling.PerAddressThrottle",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "devflow.api.pagination.Pages",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "devflow.api.errors.handle",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DevFlow Pro API",
+    "DESCRIPTION": "Everything the page does. Versioned under /api/v1/; see docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

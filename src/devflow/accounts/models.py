@@ -146,3 +146,41 @@ class LoginAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.ip_address} at {self.at}"
+
+
+class TokenScope(models.TextChoices):
+    """What an API token may do; its user's role still applies on top."""
+
+    READ = "read", "read: see everything the user sees"
+    DEPLOY = "deploy", "deploy: deploy, roll back, run actions"
+    WRITE = "write", "write: create and change servers, projects, settings"
+    ADMIN = "admin", "admin: manage members and teams"
+    READ_SECRETS = "read:secrets", "read:secrets: see variable values and other secrets"
+
+
+class ApiToken(models.Model):
+    """A personal access token. Only the SHA-256 of the token and its first characters are kept.
+
+    Revoked when its user's password or role changes, or by hand; `expires_at` ends it too.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=16, db_index=True)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes

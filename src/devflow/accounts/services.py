@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from devflow.accounts import api_tokens
 from devflow.accounts.choices import Role, role_at_least
 from devflow.accounts.models import Invitation, Membership, Team, User, hash_token
 from devflow.core import audit
@@ -149,6 +150,8 @@ def change_role(
     old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    if old != role:
+        api_tokens.revoke_all(membership.user, f"the role in {membership.team} changed")
     audit.record(
         "member.role_changed",
         actor=actor,
@@ -170,6 +173,7 @@ def remove_member(actor: User, membership: Membership, request: HttpRequest | No
         raise AccountError("The last owner cannot leave the team; make someone else owner first.")
     user = membership.user
     membership.delete()
+    api_tokens.revoke_all(user, f"left the team {team}")
     audit.record("member.removed", actor=actor, team=team, target=user, request=request)
 
 

@@ -1,0 +1,71 @@
+"""One rule for every API view: the user's role in the object's team, capped by the token.
+
+Each view action needs an `Action` (view, deploy, edit, administer); a token must also carry
+the matching scope. The session (the page's own calls) carries every scope. Objects of teams
+the user is not in are never found (404): views read through `for_user`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, permissions
+from rest_framework.request import Request
+
+from devflow.accounts.choices import Action
+from devflow.accounts.models import TokenScope
+from devflow.api.authentication import token_of
+from devflow.core.tenancy import can
+
+SCOPE_FOR = {
+    Action.VIEW: TokenScope.READ,
+    Action.DEPLOY: TokenScope.DEPLOY,
+    Action.EDIT: TokenScope.WRITE,
+    Action.ADMINISTER: TokenScope.ADMIN,
+}
+
+DEFAULT_ACTIONS = {
+    "list": Action.VIEW,
+    "retrieve": Action.VIEW,
+    "create": Action.EDIT,
+    "update": Action.EDIT,
+    "partial_update": Action.EDIT,
+    "destroy": Action.EDIT,
+}
+
+
+def required_action(view: Any) -> str:
+    """The action a view call needs: `required_action` on an @action, else by DRF action."""
+    explicit = getattr(view, "required_action", None)
+    if explicit:
+        return str(explicit)
+    name = getattr(view, "action", None) or ""
+    if name in DEFAULT_ACTIONS:
+        return DEFAULT_ACTIONS[name]
+    method = getattr(getattr(view, "request", None), "method", "GET")
+    return Action.VIEW if method in permissions.SAFE_METHODS else Action.EDIT
+
+
+def may_read_secrets(request: Any) -> bool:
+    token = token_of(request)
+    return token is None or token.has_scope(TokenScope.READ_SECRETS)
+
+
+class TeamRolePermission(permissions.BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        token = token_of(request)
+        needed = required_action(view)
+        scope = SCOPE_FOR[Action(needed)]
+        if token is not None and not token.has_scope(scope):
+            raise exceptions.PermissionDenied(
+                f"This token lacks the “{scope}” scope needed to {needed} here."
+            )
+        return True
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        needed = required_action(view)
+        if needed != Action.VIEW and not can(request.user, needed, obj):
+            raise exceptions.PermissionDenied("Your role in this team does not allow this.")
+        return True

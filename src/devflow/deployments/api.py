@@ -1,0 +1,9 @@
+"""API of the deployments app (filled in by the REST API issue)."""
+
+from __future__ import annotations
+
+from rest_framework.routers import BaseRouter
+
+
+def register(router: BaseRouter) -> None:
+    """Add this app's view sets to /api/v1/."""
