@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from devflow.client.commands import register as register_client_commands
+
 app = typer.Typer(
     help="DevFlow Pro: deploy and run web applications on servers you own.",
     no_args_is_help=True,
@@ -161,7 +163,7 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """Tick every ~15 s: start due schedules and fail jobs whose worker died."""
+    """Tick every ~5 s: start due schedules and fail jobs whose worker died."""
     _django()
     _check_keys()
     import signal
@@ -235,6 +237,9 @@ def manage(ctx: typer.Context) -> None:
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["devflow manage", *ctx.args])
+
+
+register_client_commands(app)
 
 
 def main() -> None:

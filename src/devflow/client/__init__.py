@@ -1,0 +1,1 @@
+"""The `devflow` command line as an API client: login, list, deploy, roll back, follow logs."""
