@@ -48,7 +48,7 @@ STOP_TIMEOUT_SECONDS = 20.0
 TARGET_READY_S = 10
 TARGET_RSS_MB = 350
 MB = 1024 * 1024
-EXPECTED_CHILDREN = {"devflow web", "devflow worker", "devflow scheduler"}
+EXPECTED_CHILDREN = {"devflow web", "devflow worker"}
 RESTART_RE = re.compile(r"\[devflow\] \w+ exited with status")
 ERROR_RE = re.compile(r"^[A-Z][A-Za-z.]*(Error|Exception|Option|Exit)[A-Za-z]*: ")
 

@@ -137,6 +137,12 @@ def worker(
         int, typer.Option(help="Jobs run at once.", envvar="DEVFLOW_WORKER_CONCURRENCY")
     ] = 4,
     name: Annotated[str, typer.Option(help="Worker node name.")] = "",
+    with_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--with-scheduler", help="Also tick the scheduler in this process (one-machine setups)."
+        ),
+    ] = False,
 ) -> None:
     """Run jobs from the queue."""
     _django()
@@ -145,6 +151,9 @@ def worker(
     import warnings
 
     from devflow.taskqueue import app as celery_app
+
+    if with_scheduler:
+        _start_scheduler_thread()
 
     warnings.filterwarnings("ignore", message=".*superuser privileges.*")
     argv = [
@@ -159,6 +168,19 @@ def worker(
     if name:
         argv.append(f"--hostname={name}")
     celery_app.worker_main(argv)
+
+
+def _start_scheduler_thread() -> None:
+    """The scheduler's loop on a thread of the worker: one process less on one machine."""
+    import threading
+
+    from celery.signals import worker_shutdown
+
+    from devflow.core.scheduler import run_forever
+
+    stop = threading.Event()
+    worker_shutdown.connect(lambda **_: stop.set(), weak=False)
+    threading.Thread(target=run_forever, args=(stop,), name="scheduler", daemon=True).start()
 
 
 @app.command()

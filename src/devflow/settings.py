@@ -275,6 +275,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        # Jobs and activity rows share one set of origins (web, api, cli, webhook, ...).
+        "OriginEnum": "devflow.core.models.jobs.JobTrigger",
+        "DeployTriggerEnum": "devflow.deployments.models.DeployTrigger",
+    },
 }
 
 if REDIS_URL:

@@ -1,4 +1,5 @@
-"""`devflow up`: web, worker and scheduler in one process group, restarted if one dies."""
+"""`devflow up`: web and worker (with the scheduler's thread) in one process group, each
+restarted if it dies."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ class Supervisor:
         base = [sys.executable, "-m", "devflow"]
         self.children = [
             Child("web", [*base, "web", "--host", host, "--port", str(port)]),
-            Child("worker", [*base, "worker"]),
-            Child("scheduler", [*base, "scheduler"]),
+            # One machine: the scheduler ticks on a thread of the worker (saves a process).
+            Child("worker", [*base, "worker", "--with-scheduler"]),
         ]
 
     def _say(self, message: str) -> None:

@@ -83,6 +83,7 @@ class TokenViewSet(
 
     serializer_class = TokenSerializer
     permission_classes = [IsAuthenticated]
+    queryset = ApiToken.objects.none()  # the schema's model; requests read get_queryset()
 
     def get_queryset(self) -> Any:
         return ApiToken.objects.filter(user=me(self.request))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from devflow.accounts import views
+from devflow.accounts import token_views, views
 
 app_name = "accounts"
 
@@ -17,6 +17,10 @@ urlpatterns = [
     path("profile/2fa/", views.two_factor_setup, name="two_factor_setup"),
     path("profile/2fa/disable/", views.two_factor_disable, name="two_factor_disable"),
     path("profile/2fa/recovery-codes/", views.recovery_codes_regenerate, name="recovery_codes"),
+    path("profile/tokens/", token_views.token_list, name="api_tokens"),
+    path(
+        "profile/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="api_token_revoke"
+    ),
     path("teams/", views.team_list, name="teams"),
     path("teams/<int:team_id>/", views.team_detail, name="team_detail"),
     path("teams/<int:team_id>/switch/", views.team_switch, name="team_switch"),

@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from devflow.accounts import api as accounts_api
 from devflow.api import errors
+from devflow.api import schema as _schema  # noqa: F401  (the token auth's OpenAPI description)
 from devflow.core import api as core_api
 from devflow.deployments import api as deployments_api
 from devflow.monitoring import api as monitoring_api

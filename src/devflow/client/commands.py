@@ -85,7 +85,7 @@ def _follow(client: Client, deployment_id: int, *, quiet_progress: bool = False)
     job = _job_of(deployment)
     if job is None:
         return str(deployment.get("status", "failed"))
-    after, status = 0, "queued"
+    after, status = -1, "queued"
     while True:
         update = client.get(f"jobs/{job}/log/", after=after)
         for line in update["lines"]:
@@ -278,7 +278,7 @@ def register(app: typer.Typer) -> None:
                 job = _job_of(client.get(f"deployments/{deployment}/"))
                 if job is None:
                     return
-                after = 0
+                after = -1
                 while True:
                     update = client.get(f"jobs/{job}/log/", after=after)
                     if not update["lines"]:

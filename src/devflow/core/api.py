@@ -40,15 +40,25 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     ordering_fields = ["created_at", "finished_at", "id"]
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int, description="Lines after this sequence.")],
+        parameters=[
+            OpenApiParameter(
+                "after",
+                int,
+                description="Lines after this sequence number (they start at 0); "
+                "-1, the default, for all.",
+            )
+        ],
         responses={200: dict},
     )
     @action(detail=True, methods=["get"])
     def log(self, request: Request, pk: Any = None) -> Response:
-        """Log lines after `after` (0 for all), and whether the job has finished."""
+        """Log lines after `after`, and the job's state."""
         job = self.get_object()
-        after = request.query_params.get("after", "0")
-        return Response(log_update(job.pk, int(after) if after.isdigit() else 0))
+        try:
+            after = max(int(request.query_params.get("after", "-1")), -1)
+        except ValueError:
+            raise serializers.ValidationError({"after": ["A whole number."]}) from None
+        return Response(log_update(job.pk, after))
 
     @extend_schema(request=None, responses={202: JobSerializer})
     @action(detail=True, methods=["post"], required_action=Action.DEPLOY)
@@ -83,6 +93,3 @@ class ActivityViewSet(mixins.ListModelMixin, TeamScopedViewSet):
 def register(router: BaseRouter) -> None:
     router.register("jobs", JobViewSet, basename="job")
     router.register("activity", ActivityViewSet, basename="activity")
-
-
-__all__ = ["register", "serializers"]

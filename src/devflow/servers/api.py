@@ -18,7 +18,7 @@ from devflow.api.serializers import StrictModelSerializer, team_field
 from devflow.api.viewsets import TeamScopedViewSet
 from devflow.core.api import JobSerializer
 from devflow.core.models import ActivitySource
-from devflow.servers import services
+from devflow.servers import api_extras, services
 from devflow.servers.models import Server, ServerGroup, SshKey, Tag
 
 
@@ -136,7 +136,9 @@ class TagSerializer(StrictModelSerializer):
         fields = ["id", "team", "name", "colour"]
 
 
-class TagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+class TagViewSet(
+    api_extras.TagWrites, mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet
+):
     queryset = Tag.objects.all().order_by("name")
     serializer_class = TagSerializer
     filter_backends = [DjangoFilterBackend]
@@ -151,7 +153,9 @@ class GroupSerializer(StrictModelSerializer):
         fields = ["id", "team", "name", "description"]
 
 
-class GroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+class GroupViewSet(
+    api_extras.GroupWrites, mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet
+):
     queryset = ServerGroup.objects.all().order_by("name")
     serializer_class = GroupSerializer
     filter_backends = [DjangoFilterBackend]
@@ -162,3 +166,4 @@ def register(router: BaseRouter) -> None:
     router.register("servers", ServerViewSet, basename="server")
     router.register("tags", TagViewSet, basename="tag")
     router.register("groups", GroupViewSet, basename="group")
+    api_extras.register(router)
