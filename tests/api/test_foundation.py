@@ -217,3 +217,12 @@ def test_schema_and_docs_pages_are_served_without_a_cdn(client, alice) -> None: 
     assert "swagger-ui" in docs and "cdn" not in docs.lower()
     redoc = client.get("/api/v1/redoc/").content.decode()
     assert "redoc" in redoc.lower() and "cdn." not in redoc.lower()
+
+
+def test_changes_made_through_the_api_are_logged_as_api(api, alice, web1) -> None:  # type: ignore[no-untyped-def]
+    from devflow.core.models import ActivityLog
+
+    assert api(alice, "read", "write").delete(f"/api/v1/servers/{web1.pk}/").status_code == 204
+    entry = ActivityLog.objects.get(action="server.deleted")
+    assert entry.source == "api"
+    assert entry.actor == alice

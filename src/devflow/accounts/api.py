@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from devflow.accounts import api_tokens
+from devflow.accounts import services as account_services
+from devflow.accounts.choices import Action, Role
 from devflow.accounts.models import ApiToken, Membership, Team, TokenScope
 from devflow.api.authentication import token_of
 from devflow.api.serializers import StrictModelSerializer, StrictSerializer
@@ -45,11 +47,42 @@ class TeamSerializer(StrictModelSerializer):
         return roles.get(user.pk)
 
 
+class NewTeamSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+
+
+class InvitationSerializer(StrictSerializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
+
+
+class RoleSerializer(StrictSerializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+def _refused(error: Exception) -> exceptions.ValidationError:
+    return exceptions.ValidationError({"non_field_errors": [str(error)]})
+
+
 class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
-    """The teams you belong to, with your role in each."""
+    """The teams you belong to, with your role in each; members, invitations, roles."""
 
     queryset = Team.objects.prefetch_related("memberships").order_by("name")
     serializer_class = TeamSerializer
+
+    @extend_schema(request=NewTeamSerializer, responses={201: TeamSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A new team, with you as its owner."""
+        data = NewTeamSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            team = account_services.create_team(
+                me(request), data.validated_data["name"], request=request._request
+            )
+        except account_services.AccountError as error:
+            raise _refused(error) from None
+        team = Team.objects.prefetch_related("memberships").get(pk=team.pk)
+        return Response(TeamSerializer(team, context={"request": request}).data, status=201)
 
     @extend_schema(responses={200: MemberSerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -57,6 +90,51 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
         team = self.get_object()
         members = Membership.objects.filter(team=team).select_related("user")
         return Response(MemberSerializer(members, many=True, context={"request": request}).data)
+
+    @extend_schema(request=InvitationSerializer, responses={201: dict})
+    @action(detail=True, methods=["post"], required_action=Action.EDIT)
+    def invitations(self, request: Request, pk: Any = None) -> Response:
+        """Invite someone by e-mail (the link goes to them, not into this answer)."""
+        team = self.get_object()
+        data = InvitationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            invitation, _ = account_services.invite(
+                me(request), team, data.validated_data["email"], data.validated_data["role"],
+                request=request._request,
+            )  # fmt: skip
+        except account_services.AccountError as error:
+            raise _refused(error) from None
+        return Response(
+            {"id": invitation.pk, "email": invitation.email, "role": invitation.role,
+             "expires_at": invitation.expires_at},
+            status=201,
+        )  # fmt: skip
+
+    @extend_schema(request=RoleSerializer, responses={200: MemberSerializer})
+    @action(
+        detail=True, methods=["patch", "delete"], url_path=r"members/(?P<member_id>\d+)",
+        required_action=Action.ADMINISTER,
+    )  # fmt: skip
+    def member(self, request: Request, pk: Any = None, member_id: str = "") -> Response:
+        """Change a member's role (PATCH) or remove them (DELETE); owners only."""
+        team = self.get_object()
+        membership = Membership.objects.filter(team=team, pk=member_id).select_related("user")
+        found = membership.first()
+        if found is None:
+            raise exceptions.NotFound()
+        try:
+            if request.method == "DELETE":
+                account_services.remove_member(me(request), found, request=request._request)
+                return Response(status=204)
+            data = RoleSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            account_services.change_role(
+                me(request), found, data.validated_data["role"], request=request._request
+            )
+        except account_services.AccountError as error:
+            raise _refused(error) from None
+        return Response(MemberSerializer(found, context={"request": request}).data)
 
 
 class TokenSerializer(StrictModelSerializer):

@@ -37,6 +37,9 @@ def record(
     """
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
+    if source == ActivitySource.WEB and request is not None and request.path.startswith("/api/"):
+        # Services shared by the page and the API need not be told which one called them.
+        source = ActivitySource.API
     return ActivityLog.objects.create(
         team=team,
         team_name=str(team) if team is not None else "",
