@@ -118,10 +118,20 @@ def web(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     from devflow.taskqueue import ensure_broker_dirs
 
     ensure_broker_dirs()
-    import uvicorn
+    import gc
 
+    import uvicorn
+    from django.urls import get_resolver
+
+    from devflow.asgi import application
+
+    # Import every view now, then move what is loaded out of the garbage collector's sight:
+    # full collections walk the whole heap and were the slow tail of API list pages.
+    get_resolver().url_patterns  # noqa: B018
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        "devflow.asgi:application",
+        application,
         host=host,
         port=port,
         lifespan="off",

@@ -32,3 +32,12 @@ def problem_of(response: Any) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["status"] == response.status_code
     return body
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-serializer-snapshot",
+        action="store_true",
+        help="Rewrite tests/api/serializer_fields.json from the API's serializers (after "
+        "reviewing each new field for secrets).",
+    )

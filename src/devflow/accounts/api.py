@@ -18,6 +18,7 @@ from devflow.accounts import services as account_services
 from devflow.accounts.choices import Action, Role
 from devflow.accounts.models import ApiToken, Membership, Team, TokenScope
 from devflow.api.authentication import token_of
+from devflow.api.schema import OneObjectSchema, ProblemAutoSchema
 from devflow.api.serializers import StrictModelSerializer, StrictSerializer
 from devflow.api.viewsets import TeamScopedViewSet
 from devflow.core.access import me
@@ -85,7 +86,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
         return Response(TeamSerializer(team, context={"request": request}).data, status=201)
 
     @extend_schema(responses={200: MemberSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # all of them, not a page
     def members(self, request: Request, pk: Any = None) -> Response:
         team = self.get_object()
         members = Membership.objects.filter(team=team).select_related("user")
@@ -111,7 +112,8 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
             status=201,
         )  # fmt: skip
 
-    @extend_schema(request=RoleSerializer, responses={200: MemberSerializer})
+    @extend_schema(methods=["PATCH"], request=RoleSerializer, responses={200: MemberSerializer})
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None})
     @action(
         detail=True, methods=["patch", "delete"], url_path=r"members/(?P<member_id>\d+)",
         required_action=Action.ADMINISTER,
@@ -161,6 +163,7 @@ class TokenViewSet(
 
     serializer_class = TokenSerializer
     permission_classes = [IsAuthenticated]
+    schema = ProblemAutoSchema()
     queryset = ApiToken.objects.none()  # the schema's model; requests read get_queryset()
 
     def get_queryset(self) -> Any:
@@ -205,12 +208,13 @@ class TokenViewSet(
 
 class MeView(viewsets.ViewSet):
     permission_classes = [IsAuthenticated]
+    schema = OneObjectSchema()  # `list` answers one object: you
 
     @extend_schema(
         responses={200: inline_serializer("Me", {
             "id": serializers.IntegerField(), "username": serializers.CharField(),
             "email": serializers.EmailField(), "teams": TeamSerializer(many=True),
-            "token": TokenSerializer(allow_null=True),
+            "token": TokenSerializer(allow_null=True), "server_time": serializers.DateTimeField(),
         })},
     )  # fmt: skip
     def list(self, request: Request) -> Response:

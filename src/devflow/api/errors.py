@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -43,6 +44,11 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
         exc = exceptions.APIException("The request body is too large.")
         exc.status_code = 413
+    if isinstance(exc, OverflowError):
+        # A number too large for the database (SQLite's 64-bit integers), e.g. `?tags=1e30`
+        # as digits: the request is at fault, not the server.
+        logger.warning("API request with an out-of-range number: %s", exc)
+        exc = exceptions.ValidationError({"non_field_errors": ["A number is out of range."]})
     response = drf_exception_handler(exc, context)
     if response is None:
         if isinstance(exc, Http404 | DjangoPermissionDenied):
@@ -70,6 +76,7 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     return response
 
 
+@csrf_exempt  # like the API's views: a POST to an unknown path is a 404, not a CSRF page
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown paths under /api/ answer in the API's own error format."""
     return JsonResponse(

@@ -56,4 +56,6 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
                 pass  # a parallel request with the same key stored its answer first
         return response
 
+    # The schema documents the header (and the 422) on the operations that take it.
+    wrapper.idempotent = True  # type: ignore[attr-defined]
     return wrapper

@@ -1,10 +1,23 @@
-"""How the OpenAPI schema describes our bearer tokens."""
+"""How the OpenAPI schema describes our bearer tokens, and the errors every operation may give.
+
+`ProblemAutoSchema` adds to each operation the `application/problem+json` answers it can give
+besides its own (see `devflow.api.errors`): 401 and 403 everywhere (every view needs a user,
+and a token's scopes or the user's role may refuse), 429 everywhere (rates per token and per
+address), 404 where a path names an object or a list is paged, 400 where a body or a query is
+read, 413 where a body is read, and 422 with an `Idempotency-Key` header where a POST takes one.
+A status a view documents itself without a body (`409: None`) gets the problem body too.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+from devflow.api.errors import PROBLEM
 
 
 class TokenScheme(OpenApiAuthenticationExtension):
@@ -18,3 +31,95 @@ class TokenScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "dfp_…",
             "description": "A personal access token from Profile → API tokens.",
         }
+
+
+# An error, as RFC 9457 describes it (inline: `errors` would shadow Serializer.errors).
+PROBLEM_SERIALIZER = inline_serializer(
+    "Problem",
+    {
+        "type": serializers.URLField(help_text="A URL naming the kind of problem."),
+        "title": serializers.CharField(help_text="The HTTP status's phrase."),
+        "status": serializers.IntegerField(help_text="The HTTP status code."),
+        "detail": serializers.CharField(help_text="What went wrong, for people."),
+        "errors": serializers.DictField(
+            required=False,
+            help_text="400 only: each invalid field (non_field_errors: the request as a whole) "
+            "and its messages.",
+        ),
+        "retry_after": serializers.IntegerField(
+            required=False, help_text="429 only: seconds to wait before trying again."
+        ),
+    },
+)
+
+
+ERRORS = {
+    "400": "The request is not valid; `errors` says which fields and why.",
+    "401": "No credentials, or a token that is unknown, revoked or expired.",
+    "403": "The token lacks the scope, or your role in the team does not allow this.",
+    "404": "Not found (or not yours).",
+    "409": "The object is not in a state that allows this.",
+    "413": "The request body is too large.",
+    "422": "This Idempotency-Key was used with another request.",
+    "429": "Too many requests; `retry_after` says how long to wait.",
+}
+
+IDEMPOTENCY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "Send the same key again to get the first answer instead of a second "
+    "start; the same key with another body is a 422.",
+}
+
+
+class ProblemAutoSchema(AutoSchema):
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        parameters = operation.setdefault("parameters", [])
+        query = [p for p in parameters if p.get("in") == "query"]
+        codes = {"401", "403", "429"}
+        if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            codes.add("400")
+        if "requestBody" in operation:
+            codes.add("413")
+        if query:
+            codes.add("400")
+        if any(p.get("in") == "path" for p in parameters) or any(
+            p.get("name") == "page" for p in query
+        ):
+            codes.add("404")
+        if self._is_idempotent():
+            codes.add("422")
+            parameters.append(dict(IDEMPOTENCY_HEADER))
+        if not parameters:
+            del operation["parameters"]
+        responses = operation["responses"]
+        codes |= {code for code, response in responses.items() if code in ERRORS}
+        problem = self.resolve_serializer(PROBLEM_SERIALIZER, "response").ref
+        for code in sorted(codes):
+            if responses.get(code, {}).get("content"):
+                continue  # the view documents its own body for this status
+            description = responses.get(code, {}).get("description") or ERRORS[code]
+            responses[code] = {
+                "content": {PROBLEM: {"schema": problem}},
+                "description": description,
+            }
+        return operation
+
+    def _is_idempotent(self) -> bool:
+        if self.method != "POST":
+            return False
+        name = getattr(self.view, "action", None) or self.method.lower()
+        handler = getattr(self.view, name, None)
+        return bool(getattr(handler, "idempotent", False))
+
+
+class OneObjectSchema(ProblemAutoSchema):
+    """For a view set whose `list` answers one object, not a list (GET /me/)."""
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        return False

@@ -43,8 +43,17 @@ def _scope_to_user(field: Any, user: Any) -> None:
         target.queryset = queryset.for_user(user)
 
 
+# The largest id the database holds (a 64-bit primary key): a bigger one is a 400, not a 500.
+MAX_ID = 2**63 - 1
+
+
+def id_field(**kwargs: Any) -> serializers.IntegerField:
+    """An object's id in a request body."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
 def team_field() -> serializers.IntegerField:
     """The owning team's id: given on create (needed when the user is in several teams)."""
-    return serializers.IntegerField(
+    return id_field(
         source="team_id", required=False, help_text="Team id; needed if you are in several."
     )

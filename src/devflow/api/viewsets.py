@@ -10,6 +10,7 @@ from rest_framework import exceptions, viewsets
 
 from devflow.accounts.choices import Action
 from devflow.accounts.models import Team
+from devflow.api.schema import ProblemAutoSchema
 from devflow.core.tenancy import can
 
 
@@ -20,6 +21,7 @@ class TeamScopedViewSet(viewsets.GenericViewSet):
     """
 
     required_action: str | None = None
+    schema = ProblemAutoSchema()
 
     def get_queryset(self) -> models.QuerySet[Any]:
         queryset = super().get_queryset()

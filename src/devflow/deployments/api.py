@@ -72,14 +72,19 @@ class DeploymentSerializer(StrictModelSerializer):
     project_name = serializers.CharField(source="project.name", read_only=True)
     environment_name = serializers.CharField(source="environment.name", read_only=True)
     actor = serializers.CharField(
-        source="actor.username", read_only=True, default=None, help_text="null: a webhook."
-    )
+        source="actor.username", read_only=True, default=None, allow_null=True,
+        help_text="null: a webhook.",
+    )  # fmt: skip
     job = serializers.IntegerField(source="job_id", read_only=True, allow_null=True)
     release = serializers.SerializerMethodField()
     release_status = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
-    started_at = serializers.DateTimeField(source="job.started_at", read_only=True, default=None)
-    finished_at = serializers.DateTimeField(source="job.finished_at", read_only=True, default=None)
+    started_at = serializers.DateTimeField(
+        source="job.started_at", read_only=True, default=None, allow_null=True
+    )
+    finished_at = serializers.DateTimeField(
+        source="job.finished_at", read_only=True, default=None, allow_null=True
+    )
     pipeline = serializers.JSONField(source="pipeline_snapshot", read_only=True)
     variable_names = serializers.SerializerMethodField()
 
@@ -431,7 +436,9 @@ class ScheduleSerializer(StrictModelSerializer):
     remind_minutes_before = serializers.IntegerField(
         default=15, min_value=0, max_value=scheduling.MAX_REMINDER_MINUTES
     )
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = ScheduledDeployment

@@ -2,7 +2,9 @@
 
 The same roles as the pages: everyone in the team sees channels (with masked URLs) and
 deliveries; maintainers and owners add, change, test, enable and delete channels. The
-Apprise URL is write-only: it is read back only with a token that has read:secrets.
+URL is write-only: it is read back only with a token that has read:secrets. A webhook
+channel's signing secret is in two answers only: the one that made the channel and the one
+that regenerated the secret.
 """
 
 from __future__ import annotations
@@ -22,18 +24,24 @@ from devflow.api.authentication import token_of
 from devflow.api.idempotency import idempotent
 from devflow.api.serializers import StrictModelSerializer, team_field
 from devflow.api.viewsets import TeamScopedViewSet
-from devflow.notifications import events, services
+from devflow.notifications import events, notifier, services
 from devflow.notifications.models import Channel, Delivery
 
 
 class ChannelSerializer(StrictModelSerializer):
     team = team_field()
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    kind: serializers.Field = serializers.ChoiceField(
+        choices=notifier.kind_choices(), required=False,
+        help_text="apprise (default): an Apprise URL; webhook: a signed JSON POST to an "
+        "http(s) URL. Set on create; a channel keeps its kind.",
+    )  # fmt: skip
     url = serializers.CharField(
         max_length=4000, required=False, allow_blank=True, trim_whitespace=False,
         style={"input_type": "password"},
-        help_text="The Apprise URL, credentials included (slack://…, mailtos://…). Write-only: "
-        "read back only with the read:secrets scope. On a change, left out or empty keeps it.",
+        help_text="The Apprise URL, credentials included (slack://…, mailtos://…), or the "
+        "webhook's https:// URL. Write-only: read back only with the read:secrets scope. On a "
+        "change, left out or empty keeps it.",
     )  # fmt: skip
     events = serializers.ListField(
         child=serializers.CharField(), required=False,
@@ -44,7 +52,7 @@ class ChannelSerializer(StrictModelSerializer):
     class Meta:
         model = Channel
         fields = [
-            "id", "team", "name", "url", "service", "masked_url", "events", "enabled",
+            "id", "team", "name", "kind", "url", "service", "masked_url", "events", "enabled",
             "disabled_reason", "disabled_at", "last_sent_at", "created_at",
         ]  # fmt: skip
         read_only_fields = [
@@ -64,6 +72,22 @@ class ChannelSerializer(StrictModelSerializer):
         return fields
 
 
+class ChannelWithSecretSerializer(ChannelSerializer):
+    """A channel with its signing secret: only in the answers that made the secret."""
+
+    # Read-only here; a plain string keeps the schema's one Channel kind enum (no collision).
+    kind = serializers.CharField(read_only=True, help_text="apprise or webhook.")
+
+    signing_secret = serializers.CharField(
+        read_only=True,
+        help_text="Webhooks: the key of DevFlow-Signature (HMAC-SHA256). Shown in this answer "
+        "only; regenerate it if lost. Empty for Apprise channels.",
+    )
+
+    class Meta(ChannelSerializer.Meta):
+        fields = [*ChannelSerializer.Meta.fields, "signing_secret"]
+
+
 class DeliverySerializer(StrictModelSerializer):
     channel_name = serializers.CharField(source="channel.name", read_only=True)
     event_label = serializers.CharField(read_only=True)
@@ -73,7 +97,7 @@ class DeliverySerializer(StrictModelSerializer):
         fields = [
             "id", "team", "channel", "channel_name", "event", "event_label", "title", "body",
             "link", "is_test", "status", "attempts", "error", "permanent", "created_at",
-            "sent_at",
+            "sent_at", "next_attempt_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -122,12 +146,12 @@ class ChannelViewSet(
     queryset = Channel.objects.all()
     serializer_class = ChannelSerializer
     filter_backends = [DjangoFilterBackend, filters.OrderingFilter, filters.SearchFilter]
-    filterset_fields = ["team", "enabled", "service"]
+    filterset_fields = ["team", "kind", "enabled", "service"]
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "last_sent_at", "id"]
     ordering = ["name", "id"]
 
-    @extend_schema(examples=CHANNEL_EXAMPLES)
+    @extend_schema(examples=CHANNEL_EXAMPLES, responses={201: ChannelWithSecretSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -137,11 +161,12 @@ class ChannelViewSet(
             channel = services.create_channel(
                 team, request.user, name=validated.get("name", ""), url=validated.get("url", ""),
                 events_wanted=validated.get("events", events.DEFAULT_EVENTS),
-                request=request._request,
+                kind=validated.get("kind", "apprise"), request=request._request,
             )  # fmt: skip
         except services.ChannelError as error:
             raise _invalid(error) from None
-        return Response(self.get_serializer(channel).data, status=status.HTTP_201_CREATED)
+        shown = ChannelWithSecretSerializer(channel, context=self.get_serializer_context())
+        return Response(shown.data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         channel = self.get_object()
@@ -150,6 +175,10 @@ class ChannelViewSet(
         validated = serializer.validated_data
         if validated.get("team_id", channel.team_id) != channel.team_id:
             raise exceptions.ValidationError({"team": ["A channel cannot move to another team."]})
+        if validated.get("kind", channel.kind) != channel.kind:
+            raise exceptions.ValidationError(
+                {"kind": ["A channel keeps its kind; add a new channel instead."]}
+            )
         try:
             services.update_channel(
                 channel, request.user, name=validated.get("name", channel.name),
@@ -192,6 +221,24 @@ class ChannelViewSet(
         channel = self.get_object()
         services.enable(channel, request.user, request=request._request)
         return Response(self.get_serializer(channel).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: ChannelWithSecretSerializer},
+        description="Give a webhook channel a new signing secret, shown in this answer only; "
+        "the old one stops working at once. An Apprise channel has none (400).",
+    )
+    @action(
+        detail=True, methods=["post"], url_path="regenerate-secret", required_action=Action.EDIT
+    )
+    def regenerate_secret(self, request: Request, pk: Any = None) -> Response:
+        channel = self.get_object()
+        try:
+            services.regenerate_secret(channel, request.user, request=request._request)
+        except services.ChannelError as error:
+            raise _invalid(error) from None
+        shown = ChannelWithSecretSerializer(channel, context=self.get_serializer_context())
+        return Response(shown.data)
 
 
 class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):

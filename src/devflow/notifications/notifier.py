@@ -1,4 +1,9 @@
-"""The notifier contract (STYLE rule 9) and its one implementation, Apprise.
+"""The notifier contract (STYLE rule 9), the registry of kinds, and the Apprise kind.
+
+A kind is a `Notifier` registered by name (`@register`): "apprise" here, "webhook" in
+`webhook.py`. Its configuration is declared as data on the class (what its URL field is
+called and expects, whether it signs with a secret, how it retries), and the form, the
+API and the pages read that declaration.
 
 `send()` raises `NotifyError(message, permanent)`; a permanent error (the URL is wrong,
 the service says the credentials or the channel are gone, the address is refused) will
@@ -14,10 +19,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from devflow.core import egress
+
+if TYPE_CHECKING:
+    from devflow.notifications.models import Channel, Delivery
 
 # Local desktop and raw-socket services: nothing for a server to send to, or a way around
 # the egress check.
@@ -42,6 +50,52 @@ class NotifyError(Exception):
 class Described:
     service: str
     masked_url: str
+
+
+class Notifier:
+    """One kind of channel: how its URL is checked and masked, and how a delivery is sent.
+
+    Subclasses declare their configuration as class attributes and implement `describe`
+    and `send`; `send` raises `NotifyError` and nothing else.
+    """
+
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    url_label: ClassVar[str]
+    url_placeholder: ClassVar[str]
+    url_help: ClassVar[str]
+    # Made by DevFlow Pro, shown once, used to sign every request (webhooks).
+    signed: ClassVar[bool] = False
+    # Seconds before each next try, spread over time by the scheduler tick (so len + 1 tries
+    # in all); empty: the job retries a passing failure itself, a few seconds apart.
+    retry_delays: ClassVar[tuple[int, ...]] = ()
+
+    def describe(self, url: str) -> Described:
+        """Check `url` and say what it is, with its secrets hidden; raise NotifyError if bad."""
+        raise NotImplementedError
+
+    def send(self, channel: Channel, delivery: Delivery) -> None:
+        """Send `delivery` through `channel`; raise NotifyError if it did not arrive."""
+        raise NotImplementedError
+
+
+NOTIFIERS: dict[str, Notifier] = {}
+
+
+def register(cls: type[Notifier]) -> type[Notifier]:
+    NOTIFIERS[cls.kind] = cls()
+    return cls
+
+
+def get(kind: str) -> Notifier:
+    try:
+        return NOTIFIERS[kind]
+    except KeyError:
+        raise NotifyError(f"Unknown channel kind {kind!r}.", permanent=True) from None
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [(kind, notifier.label) for kind, notifier in NOTIFIERS.items()]
 
 
 def _scheme(url: str) -> str:
@@ -124,6 +178,37 @@ def send(url: str, *, title: str, body: str, allow_private: bool, event: str = "
     message = _last_line(text) or "The service refused the message (no details given)."
     statuses = {int(code) for code in re.findall(r"error=(\d{3})", text)}
     raise NotifyError(message, permanent=bool(statuses & PERMANENT_STATUS))
+
+
+def message_of(delivery: Delivery) -> str:
+    """The text of a delivery for services that take one message: the body, then the link."""
+    return f"{delivery.body}\n\n{delivery.link}" if delivery.link else delivery.body
+
+
+@register
+class AppriseNotifier(Notifier):
+    """Any service Apprise knows (e-mail, Slack, Discord, …), each given as one Apprise URL."""
+
+    kind = "apprise"
+    label = "Apprise (e-mail, Slack, Discord, …)"
+    url_label = "Apprise URL"
+    url_placeholder = "slack://T000/B000/XXXX/#ops or mailtos://user:pass@example.com"
+    url_help = (
+        "Any URL Apprise knows: mailto(s)://, slack://, discord://, tgram://, msteams://, "
+        "ntfy(s)://, gotify(s)://, json(s)://… It is stored encrypted and never shown again."
+    )
+
+    def describe(self, url: str) -> Described:
+        return describe(url)
+
+    def send(self, channel: Channel, delivery: Delivery) -> None:
+        send(
+            channel.url,
+            title=delivery.title,
+            body=message_of(delivery),
+            allow_private=bool(channel.team.allow_private_egress),
+            event=delivery.event,
+        )
 
 
 def _last_line(text: str) -> str:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("deliveries/", views.delivery_list, name="deliveries"),
     path("<int:channel_id>/", views.channel_detail, name="channel"),
     path("<int:channel_id>/test/", views.channel_test, name="channel_test"),
+    path("<int:channel_id>/secret/", views.channel_secret, name="channel_secret"),
     path("<int:channel_id>/enable/", views.channel_enable, name="channel_enable"),
     path("<int:channel_id>/delete/", views.channel_delete, name="channel_delete"),
 ]

@@ -1,7 +1,8 @@
 """Channel pages: list and add, change, send a test, re-enable, delete; the delivery log.
 
 Everyone in the team sees channels (with masked URLs) and deliveries; maintainers and
-owners change them. Another team's channel is a 404.
+owners change them. Another team's channel is a 404. A webhook channel's signing secret is
+shown once, in the answer to the POST that made it (adding, regenerating), never again.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from devflow.accounts.choices import Action
 from devflow.core.access import current_team, fetch, me
 from devflow.core.tenancy import can
-from devflow.notifications import events, services
+from devflow.notifications import events, notifier, services, webhook
 from devflow.notifications.forms import ChannelForm
 from devflow.notifications.models import Channel, Delivery, DeliveryStatus
 
@@ -39,12 +41,14 @@ def channel_list(request: HttpRequest) -> HttpResponse:
             try:
                 channel = services.create_channel(
                     team, me(request), name=form.cleaned_data["name"],
-                    url=form.cleaned_data["url"], events_wanted=form.cleaned_data["events"],
-                    request=request,
+                    kind=form.cleaned_data["kind"], url=form.cleaned_data["url"],
+                    events_wanted=form.cleaned_data["events"], request=request,
                 )  # fmt: skip
             except services.ChannelError as error:
                 form.add_error(None, str(error))
             else:
+                if channel.signing_secret:
+                    return _secret_page(request, channel, channel.signing_secret, created=True)
                 messages.success(request, f"Channel {channel.name} added. Send it a test.")
                 return redirect("notifications:channel", channel.pk)
     channels = Channel.objects.for_user(me(request)).filter(team=team)
@@ -60,10 +64,12 @@ def channel_list(request: HttpRequest) -> HttpResponse:
 def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = fetch(request, Channel.objects.select_related("team"), pk=channel_id)
     can_edit = can(request.user, Action.EDIT, channel)
-    form = ChannelForm(editing=True, initial={"name": channel.name, "events": channel.events})
+    form = ChannelForm(
+        editing=True, kind=channel.kind, initial={"name": channel.name, "events": channel.events}
+    )
     if request.method == "POST":
         channel = fetch(request, Channel.objects.select_related("team"), Action.EDIT, pk=channel_id)
-        form = ChannelForm(request.POST, editing=True)
+        form = ChannelForm(request.POST, editing=True, kind=channel.kind)
         if form.is_valid():
             try:
                 services.update_channel(
@@ -85,11 +91,63 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
             "form": form,
             "can_edit": can_edit,
             "deliveries": deliveries,
-            "sending": any(d.status == DeliveryStatus.PENDING for d in deliveries),
+            # Refresh while a first try is under way, not through a retry's hour-long wait.
+            "sending": any(
+                d.status == DeliveryStatus.PENDING and not d.retrying for d in deliveries
+            ),
+            "signed": notifier.get(channel.kind).signed
+            if channel.kind in notifier.NOTIFIERS
+            else False,
+            "verify_python": webhook.VERIFY_PYTHON,
+            "verify_node": webhook.VERIFY_NODE,
+            "retry_delays": _delays(channel),
             "labels": _labels(),
             "section": "notifications",
         },
     )
+
+
+def _delays(channel: Channel) -> list[str]:
+    delays = (
+        notifier.NOTIFIERS[channel.kind].retry_delays if channel.kind in notifier.NOTIFIERS else ()
+    )
+    return [
+        f"{s // 3600} h" if s >= 3600 else f"{s // 60} min" if s >= 60 else f"{s} s" for s in delays
+    ]
+
+
+def _secret_page(
+    request: HttpRequest, channel: Channel, secret: str, *, created: bool
+) -> HttpResponse:
+    """The one page that shows a signing secret; not cached, and a reload does not show it."""
+    response = render(
+        request,
+        "notifications/channel_secret.html",
+        {
+            "channel": channel,
+            "secret": secret,
+            "created": created,
+            "verify_python": webhook.VERIFY_PYTHON,
+            "verify_node": webhook.VERIFY_NODE,
+            "section": "notifications",
+        },
+        status=201 if created else 200,
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+@login_required
+@require_POST
+def channel_secret(request: HttpRequest, channel_id: int) -> HttpResponse:
+    """Make a new signing secret and show it in this answer only; the old one stops at once."""
+    channel = fetch(request, Channel.objects.select_related("team"), Action.EDIT, pk=channel_id)
+    try:
+        secret = services.regenerate_secret(channel, me(request), request=request)
+    except services.ChannelError as error:
+        messages.error(request, str(error))
+        return redirect("notifications:channel", channel.pk)
+    return _secret_page(request, channel, secret, created=False)
 
 
 @login_required

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -158,7 +159,14 @@ class ProjectViewSet(
 ):
     """Projects of your teams. Creating one needs the maintainer role; deleting, the owner's."""
 
-    queryset = Project.objects.prefetch_related("environments")
+    # A project lists its environments by id, name and branch: load those columns only (not
+    # each environment's latest commits), in the order they had (by id within a project).
+    queryset = Project.objects.prefetch_related(
+        Prefetch(
+            "environments",
+            queryset=Environment.objects.only("id", "project_id", "name", "branch").order_by("id"),
+        )
+    )
     serializer_class = ProjectSerializer
     filter_backends = [DjangoFilterBackend, filters.OrderingFilter, filters.SearchFilter]
     filterset_fields = ["team", "framework"]

@@ -24,7 +24,13 @@ from devflow.accounts.choices import Action
 from devflow.api.authentication import token_of
 from devflow.api.idempotency import idempotent
 from devflow.api.permissions import SCOPE_FOR
-from devflow.api.serializers import StrictModelSerializer, StrictSerializer, team_field
+from devflow.api.schema import ProblemAutoSchema
+from devflow.api.serializers import (
+    StrictModelSerializer,
+    StrictSerializer,
+    id_field,
+    team_field,
+)
 from devflow.api.viewsets import TeamScopedViewSet
 from devflow.core import audit
 from devflow.core.api import JobSerializer
@@ -77,9 +83,7 @@ class SshKeySerializer(StrictModelSerializer):
 
 
 class NewSshKeySerializer(StrictSerializer):
-    team = serializers.IntegerField(
-        required=False, help_text="Team id; needed if you are in several."
-    )
+    team = id_field(required=False, help_text="Team id; needed if you are in several.")
     name = serializers.CharField(max_length=100)
     algorithm = serializers.ChoiceField(
         choices=KeyAlgorithm.choices, required=False,
@@ -154,7 +158,7 @@ class SshKeyViewSet(
 
 
 class ServerActionSerializer(StrictSerializer):
-    server = serializers.IntegerField(help_text="The server's id.")
+    server = id_field(help_text="The server's id.")
     action = serializers.ChoiceField(choices=[(a.name, a.label) for a in QUICK_ACTIONS.values()])
     service = serializers.CharField(
         required=False, allow_blank=True, max_length=128,
@@ -184,6 +188,7 @@ class ServerActionViewSet(viewsets.GenericViewSet):
     queryset = Server.objects.none()  # only names the model for the schema; views look up
     serializer_class = ServerActionSerializer
     pagination_class = None
+    schema = ProblemAutoSchema()
 
     @property
     def required_action(self) -> str:
@@ -198,7 +203,7 @@ class ServerActionViewSet(viewsets.GenericViewSet):
             for a in QUICK_ACTIONS.values()
         ])  # fmt: skip
 
-    @extend_schema(request=ServerActionSerializer, responses={202: JobSerializer})
+    @extend_schema(request=ServerActionSerializer, responses={202: JobSerializer, 404: None})
     @idempotent
     def create(self, request: Request) -> Response:
         """Queue a quick action; destructive ones need `"confirm": "<the server's name>"`."""
@@ -261,7 +266,7 @@ class BulkRunSerializer(StrictModelSerializer):
 
 class NewBulkRunSerializer(StrictSerializer):
     servers = serializers.ListField(
-        child=serializers.IntegerField(), allow_empty=False, max_length=MAX_BULK_SERVERS,
+        child=id_field(), allow_empty=False, max_length=MAX_BULK_SERVERS,
         help_text="Ids of servers, all in one team.",
     )  # fmt: skip
     action = serializers.ChoiceField(choices=[(a.name, a.label) for a in BULK_ACTIONS.values()])
@@ -273,7 +278,7 @@ class NewBulkRunSerializer(StrictSerializer):
     service = serializers.CharField(
         required=False, allow_blank=True, max_length=128, help_text="For restart_service."
     )
-    key_id = serializers.IntegerField(required=False, help_text="For deploy_key and remove_key.")
+    key_id = id_field(required=False, help_text="For deploy_key and remove_key.")
     confirm = serializers.BooleanField(
         required=False, default=False, help_text="Destructive ones (reboot, remove_key) need true."
     )
