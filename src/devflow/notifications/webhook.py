@@ -21,15 +21,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from devflow.core import egress
-from devflow.notifications.notifier import Described, Notifier, NotifyError, register
+from devflow.notifications.notifier import (
+    PERMANENT_STATUS,
+    Described,
+    Notifier,
+    NotifyError,
+    register,
+)
 
 if TYPE_CHECKING:
     from devflow.notifications.models import Channel, Delivery
 
 TIMEOUT = 10.0
-# Answers after which retrying is pointless: the endpoint is gone or refuses us. Any other
-# answer that is not 2xx or 3xx (5xx, 429, a 400 from a receiver being fixed) is retried.
-PERMANENT_STATUS = {401, 403, 404, 410}
+# PERMANENT_STATUS (shared with Apprise channels): the endpoint is gone or refuses us. Any
+# other answer that is not 2xx or 3xx (5xx, 429, a 400 from a receiver being fixed) is retried.
 # A path segment at least this long is probably a token (…/hooks/9f2c…); it is masked.
 TOKEN_LENGTH = 16
 
