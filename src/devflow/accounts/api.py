@@ -18,6 +18,7 @@ from devflow.accounts import services as account_services
 from devflow.accounts.choices import Action, Role
 from devflow.accounts.models import ApiToken, Membership, Team, TokenScope
 from devflow.api.authentication import token_of
+from devflow.api.errors import refused
 from devflow.api.schema import OneObjectSchema, ProblemAutoSchema
 from devflow.api.serializers import StrictModelSerializer, StrictSerializer
 from devflow.api.viewsets import TeamScopedViewSet
@@ -61,10 +62,6 @@ class RoleSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-def _refused(error: Exception) -> exceptions.ValidationError:
-    return exceptions.ValidationError({"non_field_errors": [str(error)]})
-
-
 class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
     """The teams you belong to, with your role in each; members, invitations, roles."""
 
@@ -81,7 +78,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
                 me(request), data.validated_data["name"], request=request._request
             )
         except account_services.AccountError as error:
-            raise _refused(error) from None
+            raise refused(error) from None
         team = Team.objects.prefetch_related("memberships").get(pk=team.pk)
         return Response(TeamSerializer(team, context={"request": request}).data, status=201)
 
@@ -105,7 +102,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
                 request=request._request,
             )  # fmt: skip
         except account_services.AccountError as error:
-            raise _refused(error) from None
+            raise refused(error) from None
         return Response(
             {"id": invitation.pk, "email": invitation.email, "role": invitation.role,
              "expires_at": invitation.expires_at},
@@ -135,7 +132,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
                 me(request), found, data.validated_data["role"], request=request._request
             )
         except account_services.AccountError as error:
-            raise _refused(error) from None
+            raise refused(error) from None
         return Response(MemberSerializer(found, context={"request": request}).data)
 
 
@@ -193,7 +190,7 @@ class TokenViewSet(
                 expires_at=data.validated_data.get("expires_at"), request=request._request,
             )  # fmt: skip
         except api_tokens.TokenError as error:
-            raise exceptions.ValidationError({"non_field_errors": [str(error)]}) from None
+            raise refused(error) from None
         return Response(
             {"token": made.token, "details": TokenSerializer(made.row).data},
             status=status.HTTP_201_CREATED,

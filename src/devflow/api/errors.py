@@ -32,6 +32,19 @@ def problem(status: int, detail: str, *, code: str = "", **extra: Any) -> dict[s
     }
 
 
+class Conflict(exceptions.APIException):
+    """The object is not in a state that allows this (paused, already resolved…): 409."""
+
+    status_code = 409
+    default_detail = "The object is not in a state that allows this."
+    default_code = "conflict"
+
+
+def refused(error: Exception) -> exceptions.ValidationError:
+    """A rule of the services said no: a 400 problem whose message is the service's."""
+    return exceptions.ValidationError({"non_field_errors": [str(error)]})
+
+
 def _detail(data: Any) -> str:
     if isinstance(data, dict) and "detail" in data:
         return str(data["detail"])

@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from devflow.accounts.choices import Action
+from devflow.api.errors import refused
 from devflow.api.idempotency import idempotent
 from devflow.api.serializers import StrictModelSerializer, StrictSerializer
 from devflow.api.viewsets import TeamScopedViewSet
@@ -47,11 +48,6 @@ LOCAL_TIME_HELP = (
     "Wall-clock time in `timezone`, without an offset, e.g. 2027-03-28T21:30 "
     "(a time the clocks skip for daylight saving is refused)."
 )
-
-
-def refused(error: ProjectError) -> exceptions.ValidationError:
-    """A rule of the services said no: a 400 problem whose message is the service's."""
-    return exceptions.ValidationError({"non_field_errors": [str(error)]})
 
 
 # Deployments ----------------------------------------------------------------------------------

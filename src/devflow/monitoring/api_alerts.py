@@ -19,10 +19,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devflow.accounts.choices import Action
+from devflow.api.errors import Conflict
 from devflow.api.serializers import StrictModelSerializer, team_field
 from devflow.api.viewsets import TeamScopedViewSet
 from devflow.monitoring import alerts
-from devflow.monitoring.api_health import Conflict
 from devflow.monitoring.models import Alert, AlertOperator, AlertRule, AlertState
 
 RULE_FIELDS = {f.name for f in fields(alerts.RuleData)}

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devflow.accounts.choices import Action
+from devflow.api.errors import Conflict
 from devflow.api.idempotency import idempotent
 from devflow.api.serializers import StrictModelSerializer, team_field
 from devflow.api.viewsets import TeamScopedViewSet
@@ -27,15 +28,6 @@ from devflow.core.api import JobSerializer
 from devflow.monitoring import health, health_queries
 from devflow.monitoring.health_forms import STATUS_FILTERS
 from devflow.monitoring.models import HealthCheck, HealthResult
-
-
-class Conflict(exceptions.APIException):
-    """The object is not in a state that allows this (paused, already resolved…): 409."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The object is not in a state that allows this."
-    default_code = "conflict"
-
 
 Uptime = inline_serializer(
     "Uptime",

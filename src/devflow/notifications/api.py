@@ -21,6 +21,7 @@ from rest_framework.routers import BaseRouter
 
 from devflow.accounts.choices import Action
 from devflow.api.authentication import token_of
+from devflow.api.errors import refused
 from devflow.api.idempotency import idempotent
 from devflow.api.serializers import StrictModelSerializer, team_field
 from devflow.api.viewsets import TeamScopedViewSet
@@ -102,10 +103,6 @@ class DeliverySerializer(StrictModelSerializer):
         read_only_fields = fields
 
 
-def _invalid(error: services.ChannelError) -> exceptions.ValidationError:
-    return exceptions.ValidationError({"non_field_errors": [str(error)]})
-
-
 CHANNEL_EXAMPLES = [
     OpenApiExample(
         "A Slack channel",
@@ -164,7 +161,7 @@ class ChannelViewSet(
                 kind=validated.get("kind", "apprise"), request=request._request,
             )  # fmt: skip
         except services.ChannelError as error:
-            raise _invalid(error) from None
+            raise refused(error) from None
         shown = ChannelWithSecretSerializer(channel, context=self.get_serializer_context())
         return Response(shown.data, status=status.HTTP_201_CREATED)
 
@@ -186,7 +183,7 @@ class ChannelViewSet(
                 events_wanted=validated.get("events", channel.events), request=request._request,
             )  # fmt: skip
         except services.ChannelError as error:
-            raise _invalid(error) from None
+            raise refused(error) from None
         return Response(self.get_serializer(channel).data)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -236,7 +233,7 @@ class ChannelViewSet(
         try:
             services.regenerate_secret(channel, request.user, request=request._request)
         except services.ChannelError as error:
-            raise _invalid(error) from None
+            raise refused(error) from None
         shown = ChannelWithSecretSerializer(channel, context=self.get_serializer_context())
         return Response(shown.data)
 

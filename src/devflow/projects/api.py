@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from devflow.accounts.choices import Action
+from devflow.api.errors import refused
 from devflow.api.idempotency import idempotent
 from devflow.api.permissions import may_read_secrets
 from devflow.api.serializers import StrictModelSerializer, StrictSerializer, team_field
@@ -32,7 +33,7 @@ from devflow.core.access import me
 from devflow.core.api import JobSerializer
 from devflow.core.models import ActivitySource
 from devflow.core.tenancy import can
-from devflow.deployments.api import DeployActions, refused
+from devflow.deployments.api import DeployActions
 from devflow.projects import services
 from devflow.projects.models import Environment, Project, Variable
 from devflow.projects.validation import format_commands

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from devflow.accounts.choices import Action
+from devflow.api.errors import refused
 from devflow.api.idempotency import idempotent
 from devflow.api.serializers import StrictModelSerializer, team_field
 from devflow.api.viewsets import TeamScopedViewSet
@@ -100,7 +101,7 @@ class ServerViewSet(
                 request=request._request, source=ActivitySource.API,
             )  # fmt: skip
         except services.ServerError as error:
-            raise exceptions.ValidationError({"non_field_errors": [str(error)]}) from None
+            raise refused(error) from None
         return Response(self.get_serializer(server).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -116,7 +117,7 @@ class ServerViewSet(
                 request=request._request,
             )  # fmt: skip
         except services.ServerError as error:
-            raise exceptions.ValidationError({"non_field_errors": [str(error)]}) from None
+            raise refused(error) from None
         return Response(self.get_serializer(server).data)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:

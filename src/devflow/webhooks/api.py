@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from devflow.accounts.choices import Action
+from devflow.api.errors import refused
 from devflow.api.idempotency import idempotent
 from devflow.api.serializers import StrictModelSerializer
 from devflow.api.viewsets import TeamScopedViewSet
 from devflow.core.access import me
-from devflow.deployments.api import refused
 from devflow.deployments.models import Deployment
 from devflow.projects.services import ProjectError
 from devflow.webhooks import services
