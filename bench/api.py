@@ -69,7 +69,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -85,6 +84,7 @@ from typing import Any
 
 import httpx
 import psutil
+from _env import SCALE_OUT_VARS, clean_env, free_port, say
 
 SERVERS = 1000
 PROJECTS = 1000
@@ -103,46 +103,10 @@ BASELINE = 100
 CONCURRENCY = 4
 PROFILE_CALLS = 40
 RATE = "1000000/min"
+RATE_ENV = {"DEVFLOW_API_RATE_PER_TOKEN": RATE, "DEVFLOW_API_RATE_PER_ADDRESS": RATE}
 TARGET_P95_MS = 50.0
 READY_TIMEOUT_S = 60.0
 API = "/api/v1"
-# Environment variables that would switch DevFlow away from its embedded defaults.
-SCALE_OUT_VARS = (
-    "DATABASE_URL",
-    "DATABASE_URL_FILE",
-    "REDIS_URL",
-    "REDIS_URL_FILE",
-    "DEVFLOW_SECRET_KEYS",
-    "DEVFLOW_SECRET_KEYS_FILE",
-    "DEVFLOW_SECRET_KEY_FILE",
-    "DEVFLOW_JOB_MODULES",
-    "DEVFLOW_DEBUG",
-    "DEVFLOW_HOST",
-    "DEVFLOW_PORT",
-    "DEVFLOW_ALLOWED_HOSTS",
-    "DEVFLOW_DB_CONN_MAX_AGE",
-    "DEVFLOW_API_RATE_PER_TOKEN",
-    "DEVFLOW_API_RATE_PER_ADDRESS",
-)
-
-
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCALE_OUT_VARS}
-    env["DEVFLOW_DATA_DIR"] = str(data_dir)
-    env["DEVFLOW_API_RATE_PER_TOKEN"] = RATE
-    env["DEVFLOW_API_RATE_PER_ADDRESS"] = RATE
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -166,7 +130,7 @@ def prepare_data_dir(data_dir: Path, work: Path) -> None:
     """`devflow prepare`: migrations, key file, broker folders (as an install does)."""
     done = subprocess.run(
         [sys.executable, "-m", "devflow", "prepare"],
-        env=clean_env(data_dir),
+        env=clean_env(data_dir, **RATE_ENV),
         cwd=work,
         capture_output=True,
         text=True,
@@ -178,7 +142,7 @@ def prepare_data_dir(data_dir: Path, work: Path) -> None:
 
 
 def setup_django(data_dir: Path) -> None:
-    os.environ.update(clean_env(data_dir))
+    os.environ.update(clean_env(data_dir, **RATE_ENV))
     for name in SCALE_OUT_VARS:
         if name not in ("DEVFLOW_API_RATE_PER_TOKEN", "DEVFLOW_API_RATE_PER_ADDRESS"):
             os.environ.pop(name, None)
@@ -570,7 +534,9 @@ def start_server(port: int, data_dir: Path, work: Path) -> ServerProcess:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "devflow", "web", "--host", "127.0.0.1", "--port", str(port)],
-            env=clean_env(data_dir),
+            env=clean_env(
+                data_dir, DEVFLOW_API_RATE_PER_TOKEN=RATE, DEVFLOW_API_RATE_PER_ADDRESS=RATE
+            ),
             cwd=work,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _env import SCALE_OUT_VARS, clean_env, free_port, say
+
 RUNS = 9
 WARMUP = 1
 FILES = 201  # index.html, VERSION and 199 others in four directories
@@ -74,19 +76,6 @@ STEP_KEYS = (
     "post_deploy",
     "health",
     "purge",
-)
-# Environment variables that would switch DevFlow away from its embedded defaults.
-SCALE_OUT_VARS = (
-    "DATABASE_URL",
-    "DATABASE_URL_FILE",
-    "REDIS_URL",
-    "REDIS_URL_FILE",
-    "DEVFLOW_SECRET_KEYS",
-    "DEVFLOW_SECRET_KEYS_FILE",
-    "DEVFLOW_SECRET_KEY_FILE",
-    "DEVFLOW_JOB_MODULES",
-    "DEVFLOW_DEBUG",
-    "DEVFLOW_WORKER_CONCURRENCY",
 )
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Bench Developer",
@@ -111,25 +100,8 @@ SSH_OPTIONS = [
 ]
 
 
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
-
-
-def clean_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCALE_OUT_VARS}
-    env["DEVFLOW_DATA_DIR"] = str(data_dir)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 # The repository -----------------------------------------------------------------------------

@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from _env import clean_env, free_port, say
 
 RUNS = 3
 POLL_SECONDS = 0.05
@@ -53,27 +53,6 @@ RESTART_RE = re.compile(r"\[devflow\] \w+ exited with status")
 ERROR_RE = re.compile(r"^[A-Z][A-Za-z.]*(Error|Exception|Option|Exit)[A-Za-z]*: ")
 
 # Environment variables that would switch away from the embedded defaults.
-SCALE_OUT_VARS = (
-    "DATABASE_URL",
-    "DATABASE_URL_FILE",
-    "REDIS_URL",
-    "REDIS_URL_FILE",
-    "DEVFLOW_SECRET_KEYS",
-    "DEVFLOW_SECRET_KEYS_FILE",
-    "DEVFLOW_SECRET_KEY_FILE",
-    "DEVFLOW_HOST",
-    "DEVFLOW_PORT",
-)
-
-
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def devflow_command() -> list[str]:
@@ -81,13 +60,6 @@ def devflow_command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", "devflow"]
-
-
-def clean_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCALE_OUT_VARS}
-    env["DEVFLOW_DATA_DIR"] = str(data_dir)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def http_status(url: str) -> int | None:

@@ -75,6 +75,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from _env import SCALE_OUT_VARS, clean_env, free_port, say
 
 REQUESTS = 2000
 WARMUP = 100  # per round, on that round's new connections; not counted
@@ -96,39 +97,6 @@ PAYLOAD = ROOT / "tests" / "webhooks" / "payloads" / "github_push.json"
 BARE_APP = HERE / "_bare_app.py"
 BARE_PATH = "/bench/bare"
 SHA_PLACEHOLDER = "b" * 40  # not in the payload otherwise
-# Environment variables that would switch DevFlow away from its embedded defaults.
-SCALE_OUT_VARS = (
-    "DATABASE_URL",
-    "DATABASE_URL_FILE",
-    "REDIS_URL",
-    "REDIS_URL_FILE",
-    "DEVFLOW_SECRET_KEYS",
-    "DEVFLOW_SECRET_KEYS_FILE",
-    "DEVFLOW_SECRET_KEY_FILE",
-    "DEVFLOW_JOB_MODULES",
-    "DEVFLOW_DEBUG",
-    "DEVFLOW_HOST",
-    "DEVFLOW_PORT",
-    "DEVFLOW_ALLOWED_HOSTS",
-    "DEVFLOW_DB_CONN_MAX_AGE",
-)
-
-
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCALE_OUT_VARS}
-    env["DEVFLOW_DATA_DIR"] = str(data_dir)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def percentile(values: list[float], q: float) -> float | None:
