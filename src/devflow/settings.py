@@ -275,6 +275,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "devflow.api.examples.attach",
+    ],
     "ENUM_NAME_OVERRIDES": {
         # Jobs and activity rows share one set of origins (web, api, cli, webhook, ...).
         "OriginEnum": "devflow.core.models.jobs.JobTrigger",

@@ -1,0 +1,7 @@
+"""OpenAPI examples for the deployments app's components (see devflow.api.examples)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXAMPLES: dict[str, Any] = {}
