@@ -39,6 +39,9 @@ def test_deploy_wait_logs_and_rollback(  # type: ignore[no-untyped-def]
     assert first.exit_code == 0, first.output
     assert "Deployment #" in first.output and "succeeded." in first.output
     assert "Finished: Succeeded." in first.output  # the streamed job log
+    # The progress display (a plain line per step when not on a terminal) ends at 100 %.
+    progress = [line for line in first.output.splitlines() if line.startswith("[")]
+    assert progress[0] == "[  0%] Queued" and progress[-1] == "[100%] Succeeded", progress
 
     repo.commit({"index.html": "<h1>Version 2</h1>\n"}, "Second version")
     second = cli("deploy", project.name, "--wait")

@@ -79,28 +79,66 @@ def _job_of(deployment: dict[str, Any]) -> int | None:
     return int(job) if job else None
 
 
+class _Progress:
+    """How `--wait` shows the job's progress: a live bar under the log on a terminal, and
+    otherwise (a pipe, CI) one `[ 40%] Build` line on stderr each time the step changes."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown: tuple[int, str] | None = None
+        self.bar: Any = None
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                console=Console(stderr=True), transient=True,
+            )  # fmt: skip
+            self.task = self.bar.add_task("Queued", total=100)
+            self.bar.start()
+
+    def update(self, percent: int, message: str) -> None:
+        if not self.enabled or self.shown == (percent, message):
+            return
+        self.shown = (percent, message)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=percent, description=message)
+        else:
+            typer.secho(f"[{percent:3d}%] {message}", fg=typer.colors.CYAN, err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def _follow(client: Client, deployment_id: int, *, quiet_progress: bool = False) -> str:
-    """Print the deployment's log as it grows; return its final status."""
+    """Print the deployment's log as it grows, with its progress; return its final status."""
     deployment = client.get(f"deployments/{deployment_id}/")
     job = _job_of(deployment)
     if job is None:
         return str(deployment.get("status", "failed"))
-    after, status = -1, "queued"
-    while True:
-        update = client.get(f"jobs/{job}/log/", after=after)
-        for line in update["lines"]:
-            stream = sys.stderr if line["stream"] == "stderr" else sys.stdout
-            print(line["text"], file=stream, flush=True)
-            after = line["seq"]
-        state = update["job"]
-        if state["status"] != status and not quiet_progress:
+    progress = _Progress(enabled=not quiet_progress)
+    after = -1
+    try:
+        while True:
+            update = client.get(f"jobs/{job}/log/", after=after)
+            for line in update["lines"]:
+                stream = sys.stderr if line["stream"] == "stderr" else sys.stdout
+                print(line["text"], file=stream, flush=True)
+                after = line["seq"]
+            state = update["job"]
             status = state["status"]
-            typer.secho(f"— {state['status_label']}", fg=typer.colors.CYAN, err=True)
-        status = state["status"]
-        if status in FINISHED and not update["lines"]:
-            return status
-        if not update["lines"]:
-            time.sleep(0.5)
+            message = state.get("progress_message") or state["status_label"]
+            if status in FINISHED:
+                message = state["status_label"]
+            progress.update(int(state.get("progress") or 0), message)
+            if status in FINISHED and not update["lines"]:
+                return str(status)
+            if not update["lines"]:
+                time.sleep(0.5)
+    finally:
+        progress.close()
 
 
 def register(app: typer.Typer) -> None:
