@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "devflow.api.schema.strict_request_bodies",
         "devflow.api.examples.attach",
     ],
     "ENUM_NAME_OVERRIDES": {

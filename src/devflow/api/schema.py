@@ -123,3 +123,14 @@ class OneObjectSchema(ProblemAutoSchema):
 
     def _is_list_view(self, serializer: Any = None) -> bool:
         return False
+
+
+def strict_request_bodies(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """Request bodies say `additionalProperties: false`: every API serializer refuses a field it
+    does not know (`StrictSerializer`), and clients and fuzzers should know it up front."""
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema["additionalProperties"] = False
+    return result

@@ -134,10 +134,13 @@ class AlertSerializer(StrictModelSerializer):
     server_name = serializers.CharField(source="server.name", read_only=True)
     value_label = serializers.SerializerMethodField(help_text="As people read it: “93.2 %”.")
     acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True, help_text="Null until acknowledged."
     )
     resolved_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, help_text="Empty when it resolved itself."
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Null while open, and when it resolved itself.",
     )
 
     class Meta:
@@ -174,11 +177,11 @@ ACKNOWLEDGED_EXAMPLE = OpenApiExample(
     response_only=True,
     value={
         "id": 42, "team": 1, "rule": 3, "rule_name": "Disk full", "metric": "disk",
-        "server": 7, "server_name": "web-1", "state": "acknowledged", "value": 93.2,
+        "server": 3, "server_name": "web-1", "state": "acknowledged", "value": 93.2,
         "value_label": "93.2 %", "last_value": 93.4,
         "message": "web-1: Disk is 93.2 % (Disk > 90 % for 5 min)",
-        "triggered_at": "2025-05-01T10:00:00Z", "escalated_at": None,
-        "acknowledged_at": "2025-05-01T10:04:12Z", "acknowledged_by": "bob",
+        "triggered_at": "2026-11-26T06:12:00Z", "escalated_at": None,
+        "acknowledged_at": "2026-11-26T06:15:40Z", "acknowledged_by": "bob",
         "resolved_at": None, "resolved_by": None,
     },
 )  # fmt: skip
