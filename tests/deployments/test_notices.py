@@ -43,6 +43,15 @@ def test_success_failure_and_rollback_each_send_one_notification(site, channel, 
     assert succeeded.title == f"Deployed {environment.project.name} ({environment.name})"
     assert "started by alice" in succeeded.body and first.short_sha in succeeded.body
     assert succeeded.link.endswith(f"/deployments/{first.pk}/")
+    first.refresh_from_db()
+    assert succeeded.data == {"deployment": {  # the facts an event webhook's `data` carries
+        "id": first.pk, "status": "succeeded",
+        "project": {"id": environment.project_id, "name": environment.project.name},
+        "environment": {"id": environment.pk, "name": environment.name},
+        "branch": first.branch, "commit_sha": first.commit_sha,
+        "commit_message": first.commit_message, "release": first.release_name,
+        "trigger": first.trigger, "actor": "alice", "rollback_of": None, "error": "",
+    }}  # fmt: skip
 
     environment.project.build_commands = [{"run": "echo broken build >&2; exit 3", "once": False}]
     environment.project.save()
@@ -51,6 +60,8 @@ def test_success_failure_and_rollback_each_send_one_notification(site, channel, 
     failed = Delivery.objects.get(event="deployment.failed")
     assert failed.title == f"Deployment of {environment.project.name} ({environment.name}) failed"
     assert second.outcome and second.outcome in failed.body
+    assert failed.data["deployment"]["status"] == "failed"
+    assert failed.data["deployment"]["error"] == second.outcome
 
     repo.commit({"index.html": "<h1>v2</h1>\n"}, "v2")
     environment.project.build_commands = []
@@ -63,6 +74,8 @@ def test_success_failure_and_rollback_each_send_one_notification(site, channel, 
     assert back.job.status == JobStatus.SUCCEEDED, log_of(back)
     rolled = Delivery.objects.get(event="deployment.rolled_back")
     assert first.release_name in rolled.title
+    assert rolled.data["deployment"]["rollback_of"] is not None
+    assert rolled.data["deployment"]["release"] == first.release_name
     assert list(Delivery.objects.order_by("pk").values_list("event", flat=True)) == [
         "deployment.succeeded", "deployment.failed", "deployment.succeeded",
         "deployment.rolled_back",

@@ -96,6 +96,11 @@ def test_it_triggers_only_once_the_condition_held_for_the_whole_duration(
     assert (delivery.event, delivery.channel) == ("alert.triggered", ops)
     assert delivery.title == "Alert: CPU high on web-1"
     assert delivery.link.endswith(f"/monitoring/alerts/{alert.pk}/")
+    facts = delivery.data["alert"]
+    assert (facts["id"], facts["state"], facts["value"]) == (alert.pk, "triggered", 95.5)
+    assert facts["rule"]["name"] == "CPU high" and facts["rule"]["metric"] == "cpu"
+    assert facts["server"] == {"id": web.pk, "name": "web-1"}
+    assert facts["message"] == alert.message and facts["resolved_at"] is None
 
     alerts.evaluate(start + timedelta(minutes=15))  # a second evaluation of the same minute
     assert Alert.objects.count() == 1 and Delivery.objects.count() == 1
@@ -131,6 +136,9 @@ def test_a_value_hovering_at_the_threshold_sends_one_trigger_and_one_resolve(
     assert alert.resolved_at == start + timedelta(minutes=len(hovering) - 1)
     resolved = Delivery.objects.get(event="alert.resolved")
     assert "resolved (back to 40.0 %)" in resolved.body
+    assert resolved.data["alert"]["state"] == "resolved"
+    assert resolved.data["alert"]["resolved_at"] == alert.resolved_at.isoformat()
+    assert resolved.data["alert"]["resolved_by"] is None  # it resolved itself
 
     # The same values without hysteresis flap: that is what the margin prevents.
     ServerSample.objects.all().delete()

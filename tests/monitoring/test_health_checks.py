@@ -240,6 +240,11 @@ def test_a_failure_counts_as_down_only_when_the_retry_fails_too(site, private_ok
     assert down.title == "web is down"
     assert "failed twice in a row: Answered HTTP 503, expected 200." in down.body
     assert down.link.endswith(f"/monitoring/health/{check.pk}/")
+    assert down.data == {
+        "check": {"id": check.pk, "name": "web", "kind": check.kind, "target": check.target,
+                  "status": "down"},
+        "error": "Answered HTTP 503, expected 200.",
+    }  # fmt: skip
 
     # Still down: no confirmation needed, and no second notification.
     assert run(check).outcome == CheckOutcome.DOWN

@@ -35,6 +35,10 @@ def test_down_and_up_are_announced_once_each(acme, alice, sshd_server, make_serv
     assert down.title == f"Server {server.name} is down"
     assert message in down.body
     assert down.link.endswith(f"/servers/{server.pk}/")
+    assert down.data == {
+        "server": {"id": server.pk, "name": server.name, "host": server.host, "status": "down"},
+        "message": message,
+    }
 
     Server.objects.filter(pk=server.pk).update(port=sshd_server.port)
     server.refresh_from_db()

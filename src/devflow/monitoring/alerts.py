@@ -353,8 +353,27 @@ def _trigger(rule: AlertRule, server: Server, value: float, now: datetime) -> Al
         body=message,
         link=_link(alert),
         channels=list(rule.channels.all()) or None,
+        data={"alert": alert_facts(alert)},
     )
     return alert
+
+
+def alert_facts(alert: Alert) -> dict[str, Any]:
+    """What an event webhook's `data.alert` holds (docs/notifications.md)."""
+    rule = alert.rule
+    return {
+        "id": alert.pk,
+        "state": alert.state,
+        "rule": {"id": rule.pk, "name": rule.name, "metric": rule.metric,
+                 "operator": rule.operator, "threshold": rule.threshold},
+        "server": {"id": alert.server_id, "name": alert.server.name},
+        "value": alert.value,
+        "last_value": alert.last_value,
+        "message": alert.message,
+        "triggered_at": alert.triggered_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "resolved_by": alert.resolved_by.get_username() if alert.resolved_by else None,
+    }  # fmt: skip
 
 
 def _link(alert: Alert) -> str:
@@ -391,6 +410,7 @@ def escalate_overdue(now: datetime | None = None) -> int:
             body=f"Not acknowledged within {rule.escalate_after_minutes} min. {alert.message}",
             link=_link(alert),
             channels=list(rule.escalation_channels.all()) or None,
+            data={"alert": alert_facts(alert)},
         )
     return escalated
 
@@ -444,6 +464,7 @@ def resolve(
         body=f"{alert.message} — {by}" + (f" ({note})" if note else "") + ".",
         link=_link(alert),
         channels=_resolution_channels(alert),
+        data={"alert": alert_facts(alert)},
     )
     return True
 

@@ -533,6 +533,7 @@ def _emit_down(check: HealthCheck, probe: Probe) -> None:
         title=f"{check.name} is down",
         body=f"{check.target} failed twice in a row: {probe.error}",
         link=_link(check),
+        data={"check": check_facts(check, "down"), "error": probe.error},
     )
 
 
@@ -543,8 +544,17 @@ def _emit_up(check: HealthCheck, probe: Probe) -> None:
     if probe.note:
         body += f" {probe.note}"
     notifications.emit(
-        check.team, "health.up", title=f"{check.name} is back up", body=body, link=_link(check)
-    )
+        check.team, "health.up", title=f"{check.name} is back up", body=body, link=_link(check),
+        data={"check": check_facts(check, state), "response_ms": probe.response_ms},
+    )  # fmt: skip
+
+
+def check_facts(check: HealthCheck, status: str) -> dict[str, Any]:
+    """What an event webhook's `data.check` holds (docs/notifications.md)."""
+    return {
+        "id": check.pk, "name": check.name, "kind": check.kind, "target": check.target,
+        "status": status,
+    }  # fmt: skip
 
 
 def purge(now: datetime | None = None) -> int:

@@ -203,15 +203,20 @@ def record_check(
 
 def _announce_status(server: Server, *, ok: bool, message: str) -> None:
     link = notifications.link_to(reverse("servers:detail", args=[server.pk]))
+    data = {
+        "server": {"id": server.pk, "name": server.name, "host": server.host,
+                   "status": ServerStatus.UP if ok else ServerStatus.DOWN},
+        "message": message,
+    }  # fmt: skip
     if ok:
         notifications.emit(
-            server.team, "server.up", link=link,
+            server.team, "server.up", link=link, data=data,
             title=f"Server {server.name} is back up",
             body=f"{server.name} ({server.host or 'this machine'}) answers again.",
         )  # fmt: skip
     else:
         notifications.emit(
-            server.team, "server.down", link=link,
+            server.team, "server.down", link=link, data=data,
             title=f"Server {server.name} is down",
             body=f"{server.name} ({server.host or 'this machine'}) does not answer: {message}",
         )  # fmt: skip
