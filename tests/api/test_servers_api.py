@@ -455,3 +455,19 @@ def test_the_schema_never_offers_a_private_key_in_an_answer(client, alice) -> No
     assert "private_key" in schemas["NewSshKeyRequest"]["properties"]
     paths = client.get("/api/v1/schema/?format=json").json()["paths"]
     assert {"/api/v1/ssh-keys/", "/api/v1/server-actions/", "/api/v1/bulk-runs/{id}/"} <= set(paths)
+
+
+def test_changing_what_is_installed_needs_a_maintainer_and_the_write_scope(  # type: ignore[no-untyped-def]
+    api, alice, bob, web1
+) -> None:
+    body = {"server": web1.pk, "action": "update_packages"}
+    deployer = api(bob, *EVERY_SCOPE).post("/api/v1/server-actions/", body, format="json")
+    assert deployer.status_code == 403
+    assert problem_of(deployer)["detail"] == "Your role in this team does not allow this."
+    deploy_only = api(alice, "deploy").post("/api/v1/server-actions/", body, format="json")
+    assert deploy_only.status_code == 403
+    assert "lacks the “write” scope" in problem_of(deploy_only)["detail"]
+    assert not Job.objects.exists()
+    owner = api(alice, "deploy", "write").post("/api/v1/server-actions/", body, format="json")
+    assert owner.status_code == 202, owner.content
+    assert Job.objects.get().kind == "servers.update_packages"

@@ -12,7 +12,7 @@ A Rule names the lowest role that may use a method:
   STAFF (Django's admin: no team role is enough), NOBODY (the route answers 404 to everyone).
 and how a teammate below that role is refused (`denied`):
   "403"       the default: the page or the API says no;
-  "404"       the page hides the object (or the page) from roles that may not act on it;
+  "404"       the page hides the object from roles that may not act on it (give a reason);
   "message"   a redirect with an error message, nothing done (team membership pages);
   "no_effect" the form is shown again with an error; `effect` tells whether it was done.
 `obj` is the kind of object (tests/authz/factories.py) the case makes in Acme; `kwargs` maps
@@ -36,17 +36,12 @@ Body = Callable[[Any], dict[str, Any]]
 Effect = Callable[[Any], bool]
 
 # Why a refusal is not the usual 403, when the Rule does not say.
-HIDDEN = (
-    "the view looks the object (or the current team) up for the action itself "
-    "(servers.views.common.current_team, `for_user(action)`, core's _job_for and "
-    "run_diagnostics), so a teammate whose role is too low gets the 404 another team gets"
-)
 MESSAGE = (
     "the team pages call the accounts services, whose AccountError becomes an error message "
     "on the team page (a redirect), nothing changed"
 )
 
-DEFAULT_REASONS = {"404": HIDDEN, "message": MESSAGE}
+DEFAULT_REASONS = {"message": MESSAGE}
 
 
 @dataclass(frozen=True)
@@ -99,7 +94,6 @@ def view_and_edit(denied: str = "403", **policy: Any) -> Policy:
     return Policy({"GET": Rule(VIEWER), "POST": Rule(MAINTAINER, denied)}, **policy)
 
 
-HIDES = "404"  # see HIDDEN
 SERVER = {"server_id": "pk"}
 
 
@@ -171,19 +165,19 @@ POLICY: dict[str, Policy] = {
         obj="invitation",
         kwargs={"team_id": "team_id", "invitation_id": "pk"},
     ),
-    # Servers (this app hides what a role may not act on: 404) ---------------------------
+    # Servers ----------------------------------------------------------------------------
     "servers:list": get(lists="server"),
-    "servers:add": form(MAINTAINER, HIDES),
-    "servers:add_local": post(MAINTAINER, HIDES),
+    "servers:add": form(MAINTAINER),
+    "servers:add_local": post(MAINTAINER),
     "servers:detail": get(obj="server", kwargs=SERVER),
-    "servers:edit": form(MAINTAINER, HIDES, obj="server", kwargs=SERVER),
-    "servers:delete": post(MAINTAINER, HIDES, obj="server", kwargs=SERVER),
-    "servers:check": post(DEPLOYER, HIDES, obj="server", kwargs=SERVER),
+    "servers:edit": form(MAINTAINER, obj="server", kwargs=SERVER),
+    "servers:delete": post(MAINTAINER, obj="server", kwargs=SERVER),
+    "servers:check": post(DEPLOYER, obj="server", kwargs=SERVER),
     "servers:action": post(
-        DEPLOYER, HIDES, obj="server", kwargs={"server_id": "pk", "name": "=disk_usage"}
+        DEPLOYER, obj="server", kwargs={"server_id": "pk", "name": "=disk_usage"}
     ),
-    "servers:retrust": post(MAINTAINER, HIDES, obj="server", kwargs=SERVER),
-    "servers:terminal": Policy({"GET": Rule(MAINTAINER, HIDES)}, obj="server", kwargs=SERVER),
+    "servers:retrust": post(MAINTAINER, obj="server", kwargs=SERVER),
+    "servers:terminal": Policy({"GET": Rule(MAINTAINER)}, obj="server", kwargs=SERVER),
     "servers:bulk_list": get(),  # runs have no name to look for; the API list is checked
     "servers:bulk_start": post(
         MAINTAINER,
@@ -192,15 +186,15 @@ POLICY: dict[str, Policy] = {
         obj="server",
     ),
     "servers:bulk_detail": get(obj="bulk_run", kwargs={"run_id": "pk"}),
-    "servers:keys": view_and_edit(HIDES, lists="ssh_key"),
+    "servers:keys": view_and_edit(lists="ssh_key"),
     "servers:key_detail": get(obj="ssh_key", kwargs={"key_id": "pk"}),
-    "servers:key_download": post(OWNER, HIDES, obj="ssh_key", kwargs={"key_id": "pk"}),
-    "servers:key_delete": post(MAINTAINER, HIDES, obj="ssh_key", kwargs={"key_id": "pk"}),
-    "servers:key_rotate": post(MAINTAINER, HIDES, obj="ssh_key", kwargs={"key_id": "pk"}),
-    "servers:key_deploy": post(MAINTAINER, HIDES, obj="ssh_key", kwargs={"key_id": "pk"}),
-    "servers:labels": view_and_edit(HIDES, lists="tag"),
-    "servers:tag_delete": post(MAINTAINER, HIDES, obj="tag", kwargs={"tag_id": "pk"}),
-    "servers:group_delete": post(MAINTAINER, HIDES, obj="group", kwargs={"group_id": "pk"}),
+    "servers:key_download": post(OWNER, obj="ssh_key", kwargs={"key_id": "pk"}),
+    "servers:key_delete": post(MAINTAINER, obj="ssh_key", kwargs={"key_id": "pk"}),
+    "servers:key_rotate": post(MAINTAINER, obj="ssh_key", kwargs={"key_id": "pk"}),
+    "servers:key_deploy": post(MAINTAINER, obj="ssh_key", kwargs={"key_id": "pk"}),
+    "servers:labels": view_and_edit(lists="tag"),
+    "servers:tag_delete": post(MAINTAINER, obj="tag", kwargs={"tag_id": "pk"}),
+    "servers:group_delete": post(MAINTAINER, obj="group", kwargs={"group_id": "pk"}),
     # Projects ---------------------------------------------------------------------------
     "projects:list": get(lists="project"),
     "projects:new": form(MAINTAINER),
@@ -305,10 +299,10 @@ POLICY: dict[str, Policy] = {
     "jobs": get(lists="job"),
     "job_detail": get(obj="job", kwargs={"job_id": "pk"}),
     "job_log": get(obj="job", kwargs={"job_id": "pk"}),
-    "job_cancel": post(DEPLOYER, HIDES, obj="job", kwargs={"job_id": "pk"}),
+    "job_cancel": post(DEPLOYER, obj="job", kwargs={"job_id": "pk"}),
     "activity": get(),
     "settings": get(),
-    "run_diagnostics": post(DEPLOYER, HIDES),
+    "run_diagnostics": post(DEPLOYER),
     "section": get(NOBODY, kwargs={"section": "=anything"}),
     # API pages that are not view sets -----------------------------------------------------
     "api:schema": get(PUBLIC),

@@ -63,9 +63,9 @@ def test_a_viewer_cannot_run_checks_or_cancel(acme, bob, client):
 
     Membership.objects.filter(user=bob).update(role="viewer")
     client.force_login(bob)
-    assert client.post("/settings/check").status_code == 404
+    assert client.post("/settings/check").status_code == 403
     job = Job.objects.create(team=acme, kind="tests.steps")
-    assert client.post(f"/jobs/{job.pk}/cancel").status_code == 404
+    assert client.post(f"/jobs/{job.pk}/cancel").status_code == 403
     assert client.get(f"/jobs/{job.pk}/").status_code == 200
 
 

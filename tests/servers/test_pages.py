@@ -129,9 +129,12 @@ def test_viewers_see_but_cannot_act(client, bob, web1):
     client.force_login(bob)
     page = client.get(f"/servers/{web1.pk}/").content.decode()
     assert "web-1" in page and "Quick actions" not in page
-    assert client.post(f"/servers/{web1.pk}/check/").status_code == 404
-    assert client.post(f"/servers/{web1.pk}/delete/").status_code == 404
-    assert client.get("/servers/add/").status_code == 404
+    refused = client.post(f"/servers/{web1.pk}/check/")
+    # The server exists for a teammate: the answer says the role is the reason, not "not found".
+    assert refused.status_code == 403
+    assert "You do not have permission to do this in Acme." in refused.content.decode()
+    assert client.post(f"/servers/{web1.pk}/delete/").status_code == 403
+    assert client.get("/servers/add/").status_code == 403
 
 
 def test_another_teams_servers_keys_and_runs_are_404(client, charlie, web1, key, alice, acme):
@@ -188,7 +191,7 @@ def test_only_owners_download_private_keys_and_it_is_logged(alice_client, bob, k
     Membership.objects.filter(user=bob).update(role="maintainer")
     maintainer = Client()
     maintainer.force_login(bob)
-    assert maintainer.post(f"/servers/keys/{key.pk}/download/").status_code == 404
+    assert maintainer.post(f"/servers/keys/{key.pk}/download/").status_code == 403
     response = alice_client.post(f"/servers/keys/{key.pk}/download/")
     assert response.status_code == 200
     assert response.content.decode() == key.private_key
@@ -248,3 +251,15 @@ def test_key_page_deploys_to_selected_servers_and_rotates(alice_client, acme, ke
     assert b"No server logs in with ci" in unused.content
     post(alice_client, f"/servers/keys/{key.pk}/rotate/")
     assert Job.objects.get(kind="servers.rotate_key").params == {"key_id": key.pk}
+
+
+def test_deployers_run_routine_actions_but_not_package_changes(client, bob, web1):
+    client.force_login(bob)
+    page = client.get(f"/servers/{web1.pk}/").content.decode()
+    assert "Disk usage" in page and "Restart a service" in page
+    assert "Update packages" not in page and "Install Docker" not in page
+    refused = client.post(f"/servers/{web1.pk}/actions/update_packages/")
+    assert refused.status_code == 403
+    assert not Job.objects.exists()
+    assert client.post(f"/servers/{web1.pk}/actions/disk_usage/").status_code == 302
+    assert Job.objects.get().kind == "servers.disk_usage"

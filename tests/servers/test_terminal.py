@@ -311,7 +311,7 @@ def test_the_local_server_is_refused_with_a_reason(alice, acme):
 
 def test_the_page_is_for_maintainers_only(client, alice, bob, web1):
     client.force_login(bob)
-    assert client.get(f"/servers/{web1.pk}/terminal/").status_code == 404
+    assert client.get(f"/servers/{web1.pk}/terminal/").status_code == 403
     assert (
         f"/servers/{web1.pk}/terminal/" not in client.get(f"/servers/{web1.pk}/").content.decode()
     )

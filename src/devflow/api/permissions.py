@@ -46,6 +46,24 @@ def required_action(view: Any) -> str:
     return Action.VIEW if method in permissions.SAFE_METHODS else Action.EDIT
 
 
+def require_scope(request: Any, action: str) -> None:
+    """A token must carry the scope `action` needs (the session carries every scope)."""
+    scope = SCOPE_FOR[Action(action)]
+    token = token_of(request)
+    if token is not None and not token.has_scope(scope):
+        raise exceptions.PermissionDenied(
+            f"This token lacks the “{scope}” scope needed to {action} here."
+        )
+
+
+def require(request: Any, action: str, obj: Any) -> None:
+    """For a view that learns what it will do only from the body (a quick or bulk action): the
+    token's scope for `action`, then the user's role in `obj`'s team, as for any other view."""
+    require_scope(request, action)
+    if not can(request.user, action, obj):
+        raise exceptions.PermissionDenied("Your role in this team does not allow this.")
+
+
 def may_read_secrets(request: Any) -> bool:
     token = token_of(request)
     return token is None or token.has_scope(TokenScope.READ_SECRETS)
@@ -55,13 +73,7 @@ class TeamRolePermission(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        token = token_of(request)
-        needed = required_action(view)
-        scope = SCOPE_FOR[Action(needed)]
-        if token is not None and not token.has_scope(scope):
-            raise exceptions.PermissionDenied(
-                f"This token lacks the “{scope}” scope needed to {needed} here."
-            )
+        require_scope(request, required_action(view))
         return True
 
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:

@@ -6,11 +6,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from devflow.accounts.choices import Action
 from devflow.core import audit
+from devflow.core.access import current_team, fetch
 from devflow.core.jobs import JOB_KINDS, enqueue, log_update, request_cancel
 from devflow.core.models import ActivityLog, ActivitySource, Job, JobStatus, JobTrigger
 from devflow.core.tenancy import can
@@ -73,7 +74,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 
 def _job_for(request: HttpRequest, job_id: int, action: str = Action.VIEW) -> Job:
-    return get_object_or_404(Job.objects.for_user(request.user, action), pk=job_id)
+    return fetch(request, Job.objects.all(), action, pk=job_id)
 
 
 @login_required
@@ -164,9 +165,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def run_diagnostics(request: HttpRequest) -> HttpResponse:
-    team = request.team  # type: ignore[attr-defined]
-    if team is None or not can(request.user, Action.DEPLOY, team):
-        raise Http404
+    team = current_team(request, Action.DEPLOY)
     job = enqueue("core.diagnostics", team=team, actor=request.user, trigger=JobTrigger.WEB)
     audit.record("job.started", actor=request.user, team=team, target=job, request=request)
     messages.success(request, f"Queued installation check #{job.pk}.")

@@ -26,7 +26,7 @@ from rest_framework.routers import BaseRouter
 from devflow.accounts.choices import Action
 from devflow.api.errors import refused
 from devflow.api.idempotency import idempotent
-from devflow.api.permissions import may_read_secrets
+from devflow.api.permissions import may_read_secrets, require
 from devflow.api.serializers import StrictModelSerializer, StrictSerializer, team_field
 from devflow.api.viewsets import TeamScopedViewSet
 from devflow.core.access import me
@@ -336,8 +336,7 @@ class EnvironmentViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = serializer.validated_data["project"]
-        if not can(request.user, Action.EDIT, project):
-            raise exceptions.PermissionDenied("Your role in this team does not allow this.")
+        require(request, Action.EDIT, project)
         environment = self._save(project, serializer.validated_data, None)
         return Response(self._read(environment.pk), status=status.HTTP_201_CREATED)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from devflow.accounts.choices import Action
 from devflow.transport.commands import Command
 
 NONINTERACTIVE = ("env", "DEBIAN_FRONTEND=noninteractive")
@@ -17,6 +18,9 @@ class QuickAction:
     steps: Callable[[str, dict[str, str]], list[Command]]
     destructive: bool = False
     needs: tuple[str, ...] = ()  # parameters the user supplies (validated by services)
+    # Deployers look after running servers; changing what is installed is a maintainer's call
+    # (the same as the bulk action of the same name).
+    needs_role: str = Action.DEPLOY
     timeout_seconds: int = 600
 
 
@@ -151,8 +155,20 @@ QUICK_ACTIONS: dict[str, QuickAction] = {
             timeout_seconds=180,
         ),
         QuickAction("clear_package_cache", "Clear package caches", clear_package_cache),
-        QuickAction("update_packages", "Update packages", update_packages, timeout_seconds=3600),
-        QuickAction("install_docker", "Install Docker", install_docker, timeout_seconds=1800),
+        QuickAction(
+            "update_packages",
+            "Update packages",
+            update_packages,
+            needs_role=Action.EDIT,
+            timeout_seconds=3600,
+        ),
+        QuickAction(
+            "install_docker",
+            "Install Docker",
+            install_docker,
+            needs_role=Action.EDIT,
+            timeout_seconds=1800,
+        ),
         QuickAction("reboot", "Reboot", reboot, destructive=True, timeout_seconds=600),
     ]
 }

@@ -21,9 +21,8 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from devflow.accounts.choices import Action
-from devflow.api.authentication import token_of
 from devflow.api.idempotency import idempotent
-from devflow.api.permissions import SCOPE_FOR
+from devflow.api.permissions import require, require_scope
 from devflow.api.schema import ProblemAutoSchema
 from devflow.api.serializers import (
     StrictModelSerializer,
@@ -35,7 +34,6 @@ from devflow.api.viewsets import TeamScopedViewSet
 from devflow.core import audit
 from devflow.core.api import JobSerializer
 from devflow.core.models import ActivitySource
-from devflow.core.tenancy import can
 from devflow.servers import keys, labels, services
 from devflow.servers.actions import QUICK_ACTIONS
 from devflow.servers.bulk import BULK_ACTIONS, MAX_COMMAND_LENGTH, start_bulk_run
@@ -43,21 +41,6 @@ from devflow.servers.choices import KeyAlgorithm
 from devflow.servers.models import BulkResult, BulkRun, Server, ServerGroup, SshKey, Tag
 
 MAX_BULK_SERVERS = 500
-
-
-def require_scope(request: Request, action: str) -> None:
-    """A token must carry the scope `action` needs (the session carries every scope)."""
-    scope = SCOPE_FOR[Action(action)]
-    token = token_of(request)
-    if token is not None and not token.has_scope(scope):
-        raise exceptions.PermissionDenied(
-            f"This token lacks the “{scope}” scope needed to {action} here."
-        )
-
-
-def require_role(request: Request, action: str, obj: Any) -> None:
-    if not can(request.user, action, obj):
-        raise exceptions.PermissionDenied("Your role in this team does not allow this.")
 
 
 def _invalid(error: services.ServerError, field: str = "non_field_errors") -> Exception:
@@ -213,8 +196,8 @@ class ServerActionViewSet(viewsets.GenericViewSet):
         server = Server.objects.for_user(request.user).filter(pk=data["server"]).first()
         if server is None:
             raise exceptions.NotFound()
-        require_role(request, Action.DEPLOY, server)
         action = QUICK_ACTIONS[data["action"]]
+        require(request, action.needs_role, server)
         if action.destructive and data.get("confirm") != server.name:
             raise exceptions.ValidationError({"confirm": [
                 f"To {action.label.lower()}, send the server's name ({server.name}) as confirm."
@@ -324,7 +307,7 @@ class BulkRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
         if len(teams) != 1:
             raise exceptions.ValidationError({"servers": ["Pick servers of one team."]})
         team = found[0].team
-        require_role(request, bulk.needs_role, team)
+        require(request, bulk.needs_role, team)
         params = {
             "command": data.get("command", ""),
             "sudo": data.get("sudo", False),

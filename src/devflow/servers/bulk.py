@@ -76,6 +76,15 @@ def _uninstalled(run: BulkRun, result: BulkResult) -> None:
     ).delete()
 
 
+def _from_quick(name: str) -> BulkAction:
+    """A quick action on many servers: the same commands, role, confirmation and time limit."""
+    quick = actions.QUICK_ACTIONS[name]
+    return BulkAction(
+        name, quick.label, quick.needs_role, _quick(name),
+        destructive=quick.destructive, timeout_seconds=quick.timeout_seconds,
+    )  # fmt: skip
+
+
 BULK_ACTIONS: dict[str, BulkAction] = {
     action.name: action
     for action in [
@@ -87,24 +96,10 @@ BULK_ACTIONS: dict[str, BulkAction] = {
             timeout_seconds=30,
         ),
         BulkAction("run_command", "Run a command", Action.EDIT, _run_command),
-        BulkAction(
-            "restart_service", "Restart a service", Action.DEPLOY, _quick("restart_service")
-        ),
-        BulkAction("reboot", "Reboot", Action.DEPLOY, _quick("reboot"), destructive=True),
-        BulkAction(
-            "install_docker",
-            "Install Docker",
-            Action.EDIT,
-            _quick("install_docker"),
-            timeout_seconds=1800,
-        ),
-        BulkAction(
-            "update_packages",
-            "Update packages",
-            Action.EDIT,
-            _quick("update_packages"),
-            timeout_seconds=3600,
-        ),
+        _from_quick("restart_service"),
+        _from_quick("reboot"),
+        _from_quick("install_docker"),
+        _from_quick("update_packages"),
         BulkAction("deploy_key", "Deploy an SSH key", Action.EDIT, _deploy_key, after=_installed),
         BulkAction(
             "remove_key",

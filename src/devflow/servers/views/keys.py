@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -19,7 +19,7 @@ from devflow.servers.bulk import start_bulk_run
 from devflow.servers.forms import GenerateKeyForm, ImportKeyForm
 from devflow.servers.models import KeyInstallation, Server, SshKey
 from devflow.servers.rotation import start_rotation
-from devflow.servers.views.common import current_team, me
+from devflow.servers.views.common import current_team, fetch, me
 
 EXPIRY_WARNING = timedelta(days=14)
 
@@ -83,7 +83,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 
 def _key(request: HttpRequest, key_id: int, action: str = Action.VIEW) -> SshKey:
-    return get_object_or_404(SshKey.objects.for_user(request.user, action), pk=key_id)
+    return fetch(request, SshKey.objects.all(), action, pk=key_id)
 
 
 @login_required

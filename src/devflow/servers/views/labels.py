@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from devflow.accounts.choices import Action
@@ -14,7 +14,7 @@ from devflow.core.tenancy import can
 from devflow.servers import labels, services
 from devflow.servers.forms import GroupForm, TagForm
 from devflow.servers.models import ServerGroup, Tag
-from devflow.servers.views.common import current_team, me
+from devflow.servers.views.common import current_team, fetch, me
 
 
 @login_required
@@ -63,7 +63,7 @@ def label_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def tag_delete(request: HttpRequest, tag_id: int) -> HttpResponse:
-    tag = get_object_or_404(Tag.objects.for_user(request.user, Action.EDIT), pk=tag_id)
+    tag = fetch(request, Tag.objects.all(), Action.EDIT, pk=tag_id)
     labels.delete_tag(me(request), tag, request=request)
     messages.success(request, f"Tag {tag.name} deleted.")
     return redirect("servers:labels")
@@ -72,7 +72,7 @@ def tag_delete(request: HttpRequest, tag_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
-    group = get_object_or_404(ServerGroup.objects.for_user(request.user, Action.EDIT), pk=group_id)
+    group = fetch(request, ServerGroup.objects.all(), Action.EDIT, pk=group_id)
     labels.delete_group(me(request), group, request=request)
     messages.success(request, f"Group {group.name} deleted; its servers are ungrouped.")
     return redirect("servers:labels")

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from devflow.accounts.choices import Action
@@ -17,14 +17,11 @@ from devflow.servers.actions import QUICK_ACTIONS
 from devflow.servers.bulk import BULK_ACTIONS
 from devflow.servers.forms import FilterForm, ServerForm
 from devflow.servers.models import Server, SshKey, Tag
-from devflow.servers.views.common import current_team, me
+from devflow.servers.views.common import current_team, fetch, me
 
 
 def _server(request: HttpRequest, server_id: int, action: str = Action.VIEW) -> Server:
-    return get_object_or_404(
-        Server.objects.for_user(request.user, action).select_related("ssh_key", "group"),
-        pk=server_id,
-    )
+    return fetch(request, Server.objects.select_related("ssh_key", "group"), action, pk=server_id)
 
 
 @login_required
@@ -131,7 +128,9 @@ def server_detail(request: HttpRequest, server_id: int) -> HttpResponse:
             "server": server,
             "pings": server.pings.all()[:30],
             "jobs": jobs,
-            "quick_actions": QUICK_ACTIONS.values(),
+            "quick_actions": [
+                a for a in QUICK_ACTIONS.values() if can(request.user, a.needs_role, server)
+            ],
             "can_deploy": can(request.user, Action.DEPLOY, server),
             "can_edit": can(request.user, Action.EDIT, server),
             "facts": server.facts,
@@ -204,11 +203,12 @@ def server_check(request: HttpRequest, server_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def server_action(request: HttpRequest, server_id: int, name: str) -> HttpResponse:
-    server = _server(request, server_id, Action.DEPLOY)
     action = QUICK_ACTIONS.get(name)
     if action is None:
+        server = _server(request, server_id, Action.DEPLOY)
         messages.error(request, f"Unknown action {name!r}.")
         return redirect("servers:detail", server_id=server.pk)
+    server = _server(request, server_id, action.needs_role)
     if action.destructive and request.POST.get("confirm") != server.name:
         messages.error(
             request,

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from devflow.accounts.choices import Action
 from devflow.servers.models import Server
 from devflow.servers.terminal import LOCAL_REFUSAL, TerminalConsumer
+from devflow.servers.views.common import fetch
 
 
 @login_required
 def server_terminal(request: HttpRequest, server_id: int) -> HttpResponse:
     """Show a full-width terminal on a server the user may edit (maintainers and owners)."""
-    server = get_object_or_404(
-        Server.objects.for_user(request.user, Action.EDIT).select_related("ssh_key"),
-        pk=server_id,
-    )
+    server = fetch(request, Server.objects.select_related("ssh_key"), Action.EDIT, pk=server_id)
     unavailable = ""
     if server.is_local:
         unavailable = LOCAL_REFUSAL
