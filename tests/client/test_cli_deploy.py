@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from devflow.accounts import api_tokens
 from devflow.cli import app
+from devflow.core.models import ActivityLog
 from devflow.deployments.models import Deployment
 from devflow.taskqueue import ensure_broker_dirs
 
@@ -49,6 +50,8 @@ def test_deploy_wait_logs_and_rollback(  # type: ignore[no-untyped-def]
 
     listing = json.loads(cli("deployments", "ls", "--json").output)
     assert [d["status"] for d in listing[:2]] == ["succeeded", "succeeded"]
+    # The page, the activity log and the jobs say these came from the command line.
+    assert [d["trigger"] for d in listing[:2]] == ["cli", "cli"]
     newest = Deployment.objects.order_by("-pk").first()
     assert newest is not None
     logs = cli("logs", str(newest.pk))
@@ -61,6 +64,10 @@ def test_deploy_wait_logs_and_rollback(  # type: ignore[no-untyped-def]
     first_deployment = Deployment.objects.order_by("pk").first()
     assert first_deployment is not None
     assert rollback.commit_sha == first_deployment.commit_sha
+    assert rollback.job is not None and rollback.job.trigger == "cli"
+    sources = set(ActivityLog.objects.filter(action__startswith="deployment.")
+                  .values_list("source", flat=True))  # fmt: skip
+    assert sources == {"cli"}, sources
 
 
 def test_a_read_only_token_cannot_deploy_and_exits_non_zero(  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import models
 from django.http import HttpRequest
 
-from devflow.core.models import ActivityLog, ActivityResult, ActivitySource
+from devflow.core.models import ActivityLog, ActivityResult, ActivitySource, JobTrigger
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -15,6 +15,26 @@ def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None
+
+
+# The `devflow` command line sends it (devflow.client.http).
+CLI_USER_AGENT = "devflow-cli"
+
+
+def origin(request: HttpRequest | None, default: str = ActivitySource.WEB) -> str:
+    """Where a request came from: the API, the `devflow` command line (which calls the API
+    with its own User-Agent), or else `default` (the pages)."""
+    if request is None or not request.path.startswith("/api/"):
+        return default
+    agent = request.headers.get("User-Agent", "")
+    return ActivitySource.CLI if agent.startswith(CLI_USER_AGENT) else ActivitySource.API
+
+
+def job_trigger(source: str, request: HttpRequest | None = None) -> str:
+    """The job trigger for an action from `source` (the page's default: from the request)."""
+    if source == ActivitySource.WEB:
+        source = origin(request)
+    return JobTrigger(source).value
 
 
 def record(
@@ -37,9 +57,9 @@ def record(
     """
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
-    if source == ActivitySource.WEB and request is not None and request.path.startswith("/api/"):
+    if source == ActivitySource.WEB:
         # Services shared by the page and the API need not be told which one called them.
-        source = ActivitySource.API
+        source = origin(request)
     return ActivityLog.objects.create(
         team=team,
         team_name=str(team) if team is not None else "",

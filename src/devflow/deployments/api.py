@@ -31,6 +31,7 @@ from devflow.api.errors import refused
 from devflow.api.idempotency import idempotent
 from devflow.api.serializers import StrictModelSerializer, StrictSerializer
 from devflow.api.viewsets import TeamScopedViewSet
+from devflow.core import audit
 from devflow.core.access import me
 from devflow.core.jobs import log_update
 from devflow.core.models import ActivitySource, JobStatus
@@ -203,6 +204,12 @@ class DeploymentFilter(django_filters.FilterSet):
         fields = ["team", "project", "environment", "trigger", "status"]
 
 
+def _trigger(request: Request) -> str:
+    """A deployment asked for by `devflow deploy` says so; any other API client is the API."""
+    from_cli = audit.origin(request._request) == ActivitySource.CLI
+    return DeployTrigger.CLI if from_cli else DeployTrigger.API
+
+
 def _deployments() -> QuerySet[Deployment]:
     return Deployment.objects.select_related(
         "project", "environment", "job", "actor", "release", "team"
@@ -227,7 +234,7 @@ class DeployActions:
         body.is_valid(raise_exception=True)
         try:
             deployment = services.request_deployment(
-                me(request), environment, trigger=DeployTrigger.API,
+                me(request), environment, trigger=_trigger(request),
                 if_busy=body.validated_data["if_busy"],
                 commit_sha=body.validated_data.get("commit_sha", ""),
                 request=request._request,
@@ -310,7 +317,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamSc
         body.is_valid(raise_exception=True)
         try:
             deployment = services.request_redeploy(
-                me(request), previous, trigger=DeployTrigger.API,
+                me(request), previous, trigger=_trigger(request),
                 if_busy=body.validated_data.get("if_busy", "wait"), request=request._request,
             )  # fmt: skip
         except ProjectError as error:

@@ -18,20 +18,18 @@ from devflow.projects.services import ProjectError
 
 IF_BUSY = ("wait", "fail")
 
-_JOB_TRIGGERS = {
-    DeployTrigger.MANUAL: JobTrigger.WEB,
-    DeployTrigger.WEBHOOK: JobTrigger.WEBHOOK,
-    DeployTrigger.SCHEDULE: JobTrigger.SCHEDULE,
-    DeployTrigger.ROLLBACK: JobTrigger.WEB,
-    DeployTrigger.API: JobTrigger.API,
-    DeployTrigger.CLI: JobTrigger.CLI,
-}
-_SOURCES = {
+# Where a deployment came from, when its trigger says it; manual runs and rollbacks come from
+# the page, the API or the command line, as the request shows (audit.origin).
+_ORIGINS = {
     DeployTrigger.WEBHOOK: ActivitySource.WEBHOOK,
     DeployTrigger.SCHEDULE: ActivitySource.SCHEDULE,
     DeployTrigger.API: ActivitySource.API,
     DeployTrigger.CLI: ActivitySource.CLI,
 }
+
+
+def _origin(deployment: Deployment, request: HttpRequest | None) -> str:
+    return _ORIGINS.get(DeployTrigger(deployment.trigger)) or audit.origin(request)
 
 
 def _where(environment: Environment) -> dict[str, Any]:
@@ -94,7 +92,7 @@ def _start(
         "deployments.deploy",
         team=project.team,
         actor=deployment.actor,
-        trigger=_JOB_TRIGGERS[DeployTrigger(deployment.trigger)],
+        trigger=JobTrigger(_origin(deployment, request)),
         target=project,
         params={"deployment_id": deployment.pk, "project_id": project.pk, "if_busy": if_busy},
         timeout_seconds=int(deployment.pipeline_snapshot.get("deploy_timeout_seconds", 900)),
@@ -106,7 +104,7 @@ def _start(
         team=project.team,
         target=deployment,
         request=request,
-        source=_SOURCES.get(DeployTrigger(deployment.trigger), ActivitySource.WEB),
+        source=_origin(deployment, request),
         details={
             "environment": environment.name,
             "branch": deployment.branch,

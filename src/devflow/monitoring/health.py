@@ -30,7 +30,7 @@ from django.utils import timezone
 from devflow.accounts.models import Team
 from devflow.core import audit, egress
 from devflow.core.jobs import enqueue
-from devflow.core.models import Job, JobTrigger
+from devflow.core.models import ActivitySource, Job
 from devflow.monitoring.models import (
     CheckKind,
     CheckOutcome,
@@ -281,7 +281,7 @@ def check_now(actor: Any, check: HealthCheck, *, request: HttpRequest | None = N
         team=check.team,
         actor=actor,
         target=check,
-        trigger=JobTrigger.WEB,
+        trigger=audit.job_trigger(ActivitySource.WEB, request),
         params={"check_ids": [check.pk]},
     )
     audit.record(

@@ -16,7 +16,7 @@ from dotenv.parser import parse_stream
 
 from devflow.core import audit
 from devflow.core.jobs import enqueue
-from devflow.core.models import ActivitySource, Job, JobStatus, JobTrigger
+from devflow.core.models import ActivitySource, Job, JobStatus
 from devflow.projects import validation
 from devflow.projects.frameworks import FRAMEWORKS
 from devflow.projects.models import Environment, Project, ProjectTemplate, Variable
@@ -32,11 +32,6 @@ def checked(validator: Any, value: Any) -> Any:
         return validator(value)
     except ValidationError as error:
         raise ProjectError(" ".join(error.messages)) from None
-
-
-def trigger_of(source: str) -> str:
-    triggers = {ActivitySource.API: JobTrigger.API, ActivitySource.CLI: JobTrigger.CLI}
-    return triggers.get(ActivitySource(source), JobTrigger.WEB)
 
 
 # Templates -------------------------------------------------------------------
@@ -421,7 +416,7 @@ def refresh_commits(
         team=environment.project.team,
         actor=actor,
         target=environment.project,
-        trigger=trigger_of(source),
+        trigger=audit.job_trigger(source, request),
         params={"environment_id": environment.pk},
     )
 

@@ -17,7 +17,7 @@ from devflow.core.models import ActivitySource
 from devflow.core.tenancy import can
 from devflow.servers import actions, authorized_keys
 from devflow.servers.models import BulkResult, BulkRun, KeyInstallation, Server, SshKey
-from devflow.servers.services import ServerError, _trigger, validate_service_name
+from devflow.servers.services import ServerError, validate_service_name
 from devflow.transport.commands import Command
 
 MAX_COMMAND_LENGTH = 4000
@@ -173,7 +173,7 @@ def start_bulk_run(
         team=team,
         actor=actor,
         target=run,
-        trigger=_trigger(source),
+        trigger=audit.job_trigger(source, request),
         params={"run_id": run.pk},
     )
     run.job = job

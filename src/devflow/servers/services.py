@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from devflow.core import audit
 from devflow.core.jobs import enqueue
-from devflow.core.models import ActivitySource, Job, JobTrigger
+from devflow.core.models import ActivitySource, Job
 from devflow.notifications import services as notifications
 from devflow.servers.choices import ServerStatus
 from devflow.servers.models import PingResult, Server, ServerGroup, SshKey, Tag
@@ -318,7 +318,7 @@ def create_server(
         team=team,
         actor=actor,
         target=server,
-        trigger=_trigger(source),
+        trigger=audit.job_trigger(source, request),
         params={"server_id": server.pk},
     )
     return server, job
@@ -362,11 +362,6 @@ def _own_tags(server: Server, tags: list[Tag]) -> list[Tag]:
     return tags
 
 
-def _trigger(source: str) -> str:
-    triggers = {ActivitySource.API: JobTrigger.API, ActivitySource.CLI: JobTrigger.CLI}
-    return triggers.get(ActivitySource(source), JobTrigger.WEB)
-
-
 def queue_job(
     actor: Any,
     server: Server,
@@ -382,7 +377,7 @@ def queue_job(
         team=server.team,
         actor=actor,
         target=server,
-        trigger=_trigger(source),
+        trigger=audit.job_trigger(source, request),
         params={"server_id": server.pk, **params},
     )
     audit.record(
