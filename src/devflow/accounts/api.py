@@ -58,6 +58,18 @@ class InvitationSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
 
 
+# The answer to an invitation: the link itself goes by e-mail, never into the answer.
+SentInvitationSerializer = inline_serializer(
+    "Invitation",
+    {
+        "id": serializers.IntegerField(),
+        "email": serializers.EmailField(),
+        "role": serializers.ChoiceField(choices=Role.choices),
+        "expires_at": serializers.DateTimeField(help_text="The link works once, until then."),
+    },
+)
+
+
 class RoleSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
@@ -89,7 +101,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
         members = Membership.objects.filter(team=team).select_related("user")
         return Response(MemberSerializer(members, many=True, context={"request": request}).data)
 
-    @extend_schema(request=InvitationSerializer, responses={201: dict})
+    @extend_schema(request=InvitationSerializer, responses={201: SentInvitationSerializer})
     @action(detail=True, methods=["post"], required_action=Action.EDIT)
     def invitations(self, request: Request, pk: Any = None) -> Response:
         """Invite someone by e-mail (the link goes to them, not into this answer)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import filters, mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -16,7 +16,8 @@ from devflow.accounts.choices import Action
 from devflow.api.serializers import StrictModelSerializer
 from devflow.api.viewsets import TeamScopedViewSet
 from devflow.core.jobs import log_update, request_cancel
-from devflow.core.models import ActivityLog, Job
+from devflow.core.models import ActivityLog, Job, JobStatus
+from devflow.core.models.jobs import LogStream
 
 
 class JobSerializer(StrictModelSerializer):
@@ -28,6 +29,34 @@ class JobSerializer(StrictModelSerializer):
             "created_at", "started_at", "finished_at", "log_line_count",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+# What `log_update` answers: the lines after `after`, and where the job is now.
+JobLogSerializer = inline_serializer(
+    "JobLog",
+    {
+        "lines": inline_serializer(
+            "JobLogLine",
+            {
+                "seq": serializers.IntegerField(help_text="The line's number, from 0."),
+                "stream": serializers.ChoiceField(choices=LogStream.choices),
+                "text": serializers.CharField(),
+            },
+            many=True,
+        ),
+        "job": inline_serializer(
+            "JobLogState",
+            {
+                # Not a ChoiceField: a second "status" enum of these choices clashes in naming.
+                "status": serializers.CharField(help_text=f"One of {', '.join(JobStatus.values)}."),
+                "status_label": serializers.CharField(),
+                "colour": serializers.CharField(help_text="grey, blue, green, red or amber."),
+                "progress": serializers.IntegerField(),
+                "progress_message": serializers.CharField(),
+            },
+        ),
+    },
+)
 
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
@@ -48,7 +77,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
                 "-1, the default, for all.",
             )
         ],
-        responses={200: dict},
+        responses={200: JobLogSerializer},
     )
     @action(detail=True, methods=["get"])
     def log(self, request: Request, pk: Any = None) -> Response:
