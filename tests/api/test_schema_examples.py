@@ -109,3 +109,22 @@ def test_every_written_example_names_a_component(openapi) -> None:  # type: igno
 
     stale = sorted(WRITTEN.keys() - openapi["components"]["schemas"].keys())
     assert not stale, f"examples for components the schema no longer has: {stale}"
+
+
+def test_every_operation_has_a_title_and_a_description(openapi) -> None:  # type: ignore[no-untyped-def]
+    """What Swagger UI and Redoc list: a title ("Add a server", "Deploy the environment")
+    and a description, never the bare operationId."""
+    untitled = [
+        f"{method.upper()} {path}"
+        for path, methods in openapi["paths"].items()
+        for method, operation in methods.items()
+        if not operation.get("summary") or not operation.get("description")
+    ]
+    assert not untitled, untitled
+    summaries = {
+        (method, path): operation["summary"]
+        for path, methods in openapi["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert summaries[("post", "/api/v1/ssh-keys/")] == "Add an SSH key"
+    assert summaries[("delete", "/api/v1/teams/{id}/members/{member_id}/")] == "Remove a member"

@@ -97,6 +97,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
     @extend_schema(responses={200: MemberSerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None)  # all of them, not a page
     def members(self, request: Request, pk: Any = None) -> Response:
+        """The team's members and their roles (all of them, not a page)."""
         team = self.get_object()
         members = Membership.objects.filter(team=team).select_related("user")
         return Response(MemberSerializer(members, many=True, context={"request": request}).data)
@@ -121,8 +122,15 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVi
             status=201,
         )  # fmt: skip
 
-    @extend_schema(methods=["PATCH"], request=RoleSerializer, responses={200: MemberSerializer})
-    @extend_schema(methods=["DELETE"], request=None, responses={204: None})
+    @extend_schema(
+        methods=["PATCH"],
+        summary="Change a member's role",
+        request=RoleSerializer,
+        responses={200: MemberSerializer},
+    )
+    @extend_schema(
+        methods=["DELETE"], summary="Remove a member", request=None, responses={204: None}
+    )  # fmt: skip
     @action(
         detail=True, methods=["patch", "delete"], url_path=r"members/(?P<member_id>\d+)",
         required_action=Action.ADMINISTER,

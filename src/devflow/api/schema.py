@@ -10,10 +10,12 @@ A status a view documents itself without a body (`409: None`) gets the problem b
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import get_doc
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -74,7 +76,45 @@ IDEMPOTENCY_HEADER = {
 }
 
 
+# A title for operations whose view method says nothing of its own (DRF's generic ones).
+GENERIC_SUMMARIES = {
+    "list": "List {plural}",
+    "retrieve": "Show one {singular}",
+    "create": "Add a {singular}",
+    "update": "Replace a {singular}",
+    "partial_update": "Change a {singular}",
+    "destroy": "Delete a {singular}",
+}
+
+
+def _readable(name: str) -> str:
+    name = re.sub(r"\bssh\b", "SSH", re.sub(r"\bapi\b", "API", name))
+    return re.sub(r"(?<=[^aeiou])ys$", "ies", name)
+
+
 class ProblemAutoSchema(AutoSchema):
+    def get_summary(self) -> str | None:
+        """The operation's title in Swagger UI and Redoc: its own docstring's first sentence,
+        or "List servers" / "Add a server" ... for DRF's generic actions."""
+        explicit = super().get_summary()
+        if explicit:
+            return explicit
+        name = getattr(self.view, "action", None) or self.method.lower()
+        own = get_doc(getattr(self.view, name, None)).split("\n")[0]
+        described = self.get_description()  # an extend_schema(description=...) of its own
+        if not own and described and described != get_doc(self.view.__class__):
+            own = described.split("\n")[0]
+        if own:
+            first = re.split(r"(?<!e\.g)\. |; |: ", own)[0].rstrip(".")
+            return re.sub(r"\s*\(\d{3}\)$", "", first)
+        model = getattr(getattr(self.view, "queryset", None), "model", None)
+        if name not in GENERIC_SUMMARIES or model is None:
+            return None
+        singular, plural = (_readable(str(n)) for n in (
+            model._meta.verbose_name, model._meta.verbose_name_plural))  # fmt: skip
+        summary = GENERIC_SUMMARIES[name].format(singular=singular, plural=plural)
+        return re.sub(r"\ba ([aeiou]|SSH)", r"an \1", summary, flags=re.IGNORECASE)
+
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)
         if operation is None:

@@ -92,6 +92,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedVie
     @extend_schema(request=None, responses={202: JobSerializer})
     @action(detail=True, methods=["post"], required_action=Action.DEPLOY)
     def cancel(self, request: Request, pk: Any = None) -> Response:
+        """Cancel a queued job at once, or ask a running one to stop (202)."""
         job = self.get_object()
         request_cancel(job)
         job.refresh_from_db()

@@ -3,9 +3,10 @@
 `attach` (a drf-spectacular post-processing hook) sets each component's `example`, so Swagger
 UI, Redoc and generated clients show a filled-in body on every operation that reads or answers
 it. Only answer shapes (and requests with fields of their own) are written out by hand: a
-paginated list is derived from its item, and a request (`FooRequest`, `PatchedFooRequest`) from
-`Foo`'s writable fields, unless the app gives one. tests/api/test_schema_examples.py checks that
-every body of every operation has one and that each is valid against its schema.
+paginated list is derived from its item, a request (`FooRequest`) from `Foo`'s writable fields,
+and a PATCH (`PatchedFooRequest`) from two of them, unless the app gives one.
+tests/api/test_schema_examples.py checks that every body of every operation has one and that
+each is valid against its schema.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ for module in (accounts, core, servers, projects, deployments, webhooks, monitor
     WRITTEN.update(module.EXAMPLES)
 
 PAGINATED = ("Paginated", "List")
+PATCHED_FIELDS = 2
 
 
 def derived(name: str, schema: dict[str, Any]) -> Any | None:
@@ -45,7 +47,11 @@ def derived(name: str, schema: dict[str, Any]) -> Any | None:
         if not isinstance(answer, dict):
             return None
         writable = schema.get("properties", {})
-        return {key: value for key, value in answer.items() if key in writable}
+        body = {key: value for key, value in answer.items() if key in writable}
+        if name.startswith("Patched"):
+            # A PATCH sends what changes: show two fields, not the whole object.
+            body = dict(list((k, v) for k, v in body.items() if k != "team")[:PATCHED_FIELDS])
+        return body
     return None
 
 
