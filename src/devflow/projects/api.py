@@ -185,11 +185,11 @@ class ProjectViewSet(
         responses={201: ProjectSerializer},
         examples=[
             OpenApiExample(
-                "A Laravel app on one server",
+                "A Laravel app on two servers",
                 value={
-                    "name": "Shop", "repository_url": "git@github.com:acme/shop.git",
+                    "name": "Shop", "repository_url": "git@git.example.com:acme/shop.git",
                     "deploy_key": 2, "template": "laravel",
-                    "environment": {"name": "production", "branch": "main", "servers": [1],
+                    "environment": {"name": "production", "branch": "main", "servers": [3, 4],
                                     "deploy_path": "/var/www/shop"},
                 },
                 request_only=True,
