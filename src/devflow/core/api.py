@@ -31,31 +31,28 @@ class JobSerializer(StrictModelSerializer):
         read_only_fields = fields
 
 
+class LogLineSerializer(serializers.Serializer):
+    """One line of a job's log."""
+
+    seq = serializers.IntegerField(help_text="The line's number, from 0.")
+    stream = serializers.ChoiceField(choices=LogStream.choices)
+    text = serializers.CharField()
+
+
+class JobStateSerializer(serializers.Serializer):
+    """Where a job is now, as its log page shows it."""
+
+    # Not a ChoiceField: a second "status" enum of these choices clashes in naming.
+    status = serializers.CharField(help_text=f"One of {', '.join(JobStatus.values)}.")
+    status_label = serializers.CharField()
+    colour = serializers.CharField(help_text="grey, blue, green, red or amber.")
+    progress = serializers.IntegerField(help_text="0 to 100.")
+    progress_message = serializers.CharField(help_text="The step it is at.")
+
+
 # What `log_update` answers: the lines after `after`, and where the job is now.
 JobLogSerializer = inline_serializer(
-    "JobLog",
-    {
-        "lines": inline_serializer(
-            "JobLogLine",
-            {
-                "seq": serializers.IntegerField(help_text="The line's number, from 0."),
-                "stream": serializers.ChoiceField(choices=LogStream.choices),
-                "text": serializers.CharField(),
-            },
-            many=True,
-        ),
-        "job": inline_serializer(
-            "JobLogState",
-            {
-                # Not a ChoiceField: a second "status" enum of these choices clashes in naming.
-                "status": serializers.CharField(help_text=f"One of {', '.join(JobStatus.values)}."),
-                "status_label": serializers.CharField(),
-                "colour": serializers.CharField(help_text="grey, blue, green, red or amber."),
-                "progress": serializers.IntegerField(),
-                "progress_message": serializers.CharField(),
-            },
-        ),
-    },
+    "JobLog", {"lines": LogLineSerializer(many=True), "job": JobStateSerializer()}
 )
 
 

@@ -33,6 +33,7 @@ from devflow.api.serializers import StrictModelSerializer, StrictSerializer
 from devflow.api.viewsets import TeamScopedViewSet
 from devflow.core import audit
 from devflow.core.access import me
+from devflow.core.api import JobStateSerializer, LogLineSerializer
 from devflow.core.jobs import log_update
 from devflow.core.models import ActivitySource, JobStatus
 from devflow.deployments import scheduling, services
@@ -145,26 +146,8 @@ class IfBusySerializer(StrictSerializer):
 LogSerializer = inline_serializer(
     "DeploymentLog",
     {
-        "lines": inline_serializer(
-            "DeploymentLogLine",
-            {
-                "seq": serializers.IntegerField(),
-                "stream": serializers.CharField(),
-                "text": serializers.CharField(),
-            },
-            many=True,
-        ),
-        "job": inline_serializer(
-            "DeploymentLogJob",
-            {
-                "status": serializers.CharField(),
-                "status_label": serializers.CharField(),
-                "colour": serializers.CharField(),
-                "progress": serializers.IntegerField(),
-                "progress_message": serializers.CharField(),
-            },
-            allow_null=True,
-        ),
+        "lines": LogLineSerializer(many=True),
+        "job": JobStateSerializer(allow_null=True),
         "after": serializers.IntegerField(help_text="Pass this as `after` to get the next lines."),
         "finished": serializers.BooleanField(),
     },

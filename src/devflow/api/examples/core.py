@@ -52,6 +52,14 @@ EXAMPLES: dict[str, Any] = {
             "progress_message": "Done",
         },
     },
+    "LogLine": {"seq": 3, "stream": "info", "text": "Finished: Succeeded."},
+    "JobState": {
+        "status": "succeeded",
+        "status_label": "Succeeded",
+        "colour": "green",
+        "progress": 100,
+        "progress_message": "Done",
+    },
     "Activity": {
         "id": 311,
         "team": 1,

@@ -140,14 +140,6 @@ EXAMPLES: dict[str, Any] = {
         "after": 17,
         "finished": False,
     },
-    "DeploymentLogLine": LAST_LINE,
-    "DeploymentLogJob": {
-        "status": "running",
-        "status_label": "Running",
-        "colour": "blue",
-        "progress": 30,
-        "progress_message": "Build",
-    },
     "Release": {
         "id": 12,
         "project": 3,
