@@ -26,7 +26,7 @@ from devflow.accounts.models import ApiToken, Membership, TokenScope
 from tests.api.test_secret_fields import World, build_world
 
 # Ids start at 1 whatever ran before, so the small ids the fuzzer favours name real objects.
-pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
+pytestmark = [pytest.mark.django_db(transaction=True, reset_sequences=True), pytest.mark.fuzz]
 
 EXAMPLES = 20
 CHAINED = "(chained)"
