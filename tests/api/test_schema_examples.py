@@ -128,3 +128,26 @@ def test_every_operation_has_a_title_and_a_description(openapi) -> None:  # type
     }
     assert summaries[("post", "/api/v1/ssh-keys/")] == "Add an SSH key"
     assert summaries[("delete", "/api/v1/teams/{id}/members/{member_id}/")] == "Remove a member"
+
+
+def test_every_error_answer_shows_a_valid_problem(openapi) -> None:  # type: ignore[no-untyped-def]
+    """The 4xx answers show what the API really sends (docs/api.md, "Errors"), not a bare
+    `"type": "string"` skeleton."""
+    missing, invalid = [], []
+    for path, methods in openapi["paths"].items():
+        for method, operation in methods.items():
+            for code, answer in operation["responses"].items():
+                media = answer.get("content", {}).get("application/problem+json")
+                if media is None:
+                    continue
+                where = f"{method.upper()} {path} {code}"
+                examples = [example["value"] for example in media.get("examples", {}).values()]
+                if not examples:
+                    missing.append(where)
+                check = validator(media["schema"], openapi)
+                for value in examples:
+                    if value["status"] != int(code):
+                        invalid.append(f"{where}: status {value['status']}")
+                    invalid += [f"{where}: {error.message}" for error in check.iter_errors(value)]
+    assert not missing, missing
+    assert not invalid, invalid

@@ -11,6 +11,7 @@ A status a view documents itself without a body (`409: None`) gets the problem b
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -65,6 +66,32 @@ ERRORS = {
     "422": "This Idempotency-Key was used with another request.",
     "429": "Too many requests; `retry_after` says how long to wait.",
 }
+
+
+def _problem(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": f"https://devflow.dev/problems/{code}", "title": HTTPStatus(status).phrase,
+        "status": status, "detail": detail, **extra,
+    }  # fmt: skip
+
+
+# What each error answer looks like (docs/api.md, "Errors"), shown with every operation.
+PROBLEM_EXAMPLES = {
+    "400": _problem(400, "invalid", "Some fields are not valid; see errors.",
+                    errors={"name": ["This field may not be blank."]}),
+    "401": _problem(401, "authentication-failed", "The token is unknown, revoked or expired. "
+                    "Make a new one under Profile → API tokens."),
+    "403": _problem(403, "permission-denied",
+                    "This token lacks the “write” scope needed to edit here."),
+    "404": _problem(404, "not-found", "Not found (or not yours)."),
+    "409": _problem(409, "conflict", "The object is not in a state that allows this."),
+    "413": _problem(413, "error", "The request body is too large."),
+    "422": _problem(422, "idempotency-key-reused",
+                    "This Idempotency-Key was used with another request; use a new key."),
+    "429": _problem(429, "throttled", "Request was throttled. Expected available in 42 "
+                    "seconds.", retry_after=42),
+}  # fmt: skip
+
 
 IDEMPOTENCY_HEADER = {
     "in": "header",
@@ -144,8 +171,9 @@ class ProblemAutoSchema(AutoSchema):
             if responses.get(code, {}).get("content"):
                 continue  # the view documents its own body for this status
             description = responses.get(code, {}).get("description") or ERRORS[code]
+            example = {"value": PROBLEM_EXAMPLES[code], "summary": ERRORS[code]}
             responses[code] = {
-                "content": {PROBLEM: {"schema": problem}},
+                "content": {PROBLEM: {"schema": problem, "examples": {"Problem": example}}},
                 "description": description,
             }
         return operation
