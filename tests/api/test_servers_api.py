@@ -381,6 +381,7 @@ def test_tags_are_created_changed_and_deleted(api, alice, acme, web1) -> None:  
     web1.tags.add(tag)
     changed = client.patch(f"/api/v1/tags/{tag.pk}/", {"name": "production"}, format="json")
     assert changed.json()["name"] == "production"
+    assert ActivityLog.objects.get(action="tag.updated").source == "api"
     bad = client.patch(f"/api/v1/tags/{tag.pk}/", {"colour": "red"}, format="json")
     assert "not a colour" in str(problem_of(bad)["errors"])
     client.post("/api/v1/tags/", {"team": acme.pk, "name": "staging"}, format="json")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, filters, mixins, serializers, status, viewsets
@@ -31,7 +30,6 @@ from devflow.api.serializers import (
     team_field,
 )
 from devflow.api.viewsets import TeamScopedViewSet
-from devflow.core import audit
 from devflow.core.api import JobSerializer
 from devflow.core.models import ActivitySource
 from devflow.servers import keys, labels, services
@@ -333,44 +331,6 @@ def _same_team(instance: Any, validated: dict[str, Any]) -> None:
         raise exceptions.ValidationError({"team": ["It cannot move to another team."]})
 
 
-def update_tag(actor: Any, tag: Tag, name: str, colour: str, *, request: Any = None) -> Tag:
-    """Rename or recolour a tag (names are unique per team, case-insensitively)."""
-    name = name.strip()
-    if not name:
-        raise services.ServerError("A tag needs a name.")
-    tag.name, tag.colour = name, services.validate_colour(colour)
-    try:
-        with transaction.atomic():
-            tag.save(update_fields=["name", "colour"])
-    except IntegrityError:
-        raise services.ServerError(f"There is already a tag named {name!r}.") from None
-    audit.record(
-        "tag.updated", actor=actor, team=tag.team, target=tag, request=request,
-        source=ActivitySource.API,
-    )  # fmt: skip
-    return tag
-
-
-def update_group(
-    actor: Any, group: ServerGroup, name: str, description: str, *, request: Any = None
-) -> ServerGroup:
-    """Rename a group or change its description (names are unique per team)."""
-    name = name.strip()
-    if not name:
-        raise services.ServerError("A group needs a name.")
-    group.name, group.description = name, description.strip()
-    try:
-        with transaction.atomic():
-            group.save(update_fields=["name", "description"])
-    except IntegrityError:
-        raise services.ServerError(f"There is already a group named {name!r}.") from None
-    audit.record(
-        "group.updated", actor=actor, team=group.team, target=group, request=request,
-        source=ActivitySource.API,
-    )  # fmt: skip
-    return group
-
-
 class TagWrites(
     mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, TeamScopedViewSet
 ):
@@ -391,7 +351,7 @@ class TagWrites(
         tag, data = serializer.instance, serializer.validated_data
         _same_team(tag, data)
         try:
-            update_tag(
+            labels.update_tag(
                 self.request.user, tag, data.get("name", tag.name),
                 data.get("colour", tag.colour), request=self.request._request,
             )  # fmt: skip
@@ -422,7 +382,7 @@ class GroupWrites(
         group, data = serializer.instance, serializer.validated_data
         _same_team(group, data)
         try:
-            update_group(
+            labels.update_group(
                 self.request.user, group, data.get("name", group.name),
                 data.get("description", group.description), request=self.request._request,
             )  # fmt: skip

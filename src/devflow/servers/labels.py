@@ -27,6 +27,23 @@ def create_tag(
     return tag
 
 
+def update_tag(
+    actor: Any, tag: Tag, name: str, colour: str, *, request: HttpRequest | None = None
+) -> Tag:
+    """Rename or recolour a tag (names are unique per team, case-insensitively)."""
+    name = name.strip()
+    if not name:
+        raise ServerError("A tag needs a name.")
+    tag.name, tag.colour = name, validate_colour(colour)
+    try:
+        with transaction.atomic():
+            tag.save(update_fields=["name", "colour"])
+    except IntegrityError:
+        raise ServerError(f"There is already a tag named {name!r}.") from None
+    audit.record("tag.updated", actor=actor, team=tag.team, target=tag, request=request)
+    return tag
+
+
 def delete_tag(actor: Any, tag: Tag, *, request: HttpRequest | None = None) -> None:
     audit.record("tag.deleted", actor=actor, team=tag.team, target=tag, request=request)
     tag.delete()
@@ -46,6 +63,28 @@ def create_group(
     except IntegrityError:
         raise ServerError(f"There is already a group named {name!r}.") from None
     audit.record("group.created", actor=actor, team=team, target=group, request=request)
+    return group
+
+
+def update_group(
+    actor: Any,
+    group: ServerGroup,
+    name: str,
+    description: str,
+    *,
+    request: HttpRequest | None = None,
+) -> ServerGroup:
+    """Rename a group or change its description (names are unique per team)."""
+    name = name.strip()
+    if not name:
+        raise ServerError("A group needs a name.")
+    group.name, group.description = name, description.strip()
+    try:
+        with transaction.atomic():
+            group.save(update_fields=["name", "description"])
+    except IntegrityError:
+        raise ServerError(f"There is already a group named {name!r}.") from None
+    audit.record("group.updated", actor=actor, team=group.team, target=group, request=request)
     return group
 
 
